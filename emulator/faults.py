@@ -1,0 +1,101 @@
+"""Injected faults: an HTTP status and/or added latency on a named endpoint, for the next N calls.
+
+Faults come from two places: a persona's scenario (they apply to calls about that persona's flows)
+and the control plane (they apply to every call of the endpoint, optionally in one project). A
+faulted call is answered before the emulator looks at it, so it changes no state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from emulator.errors import ProveError
+from emulator.scenarios.model import Fault, Persona
+
+FLOW_ENDPOINTS = (
+    "/v3/verify",
+    "/v3/verify-status",
+    "/v3/start",
+    "/v3/validate",
+    "/v3/challenge",
+    "/v3/complete",
+    "/v3/unify",
+    "/v3/unify-status",
+    "/v3/unify-bind",
+    "/v1/client/mobile/otp/start",
+    "/v1/client/mobile/otp/finish",
+    "/v1/client/mobile/otp/error",
+    "/v1/client/mobile/instantlink/start",
+    "/v1/client/mobile/instantlink/error",
+)
+# Endpoints a persona's faults may name: the ones whose calls belong to a flow.
+FAULTABLE_ENDPOINTS = FLOW_ENDPOINTS
+# The control plane may also fault calls that belong to no flow.
+RUNTIME_FAULTABLE_ENDPOINTS = ("/token", *FLOW_ENDPOINTS, "/v3/identity")
+
+_CODES = {400: 8001, 401: 8002, 403: 8003, 404: 8011}
+
+
+@dataclass
+class RuntimeFault:
+    fault: Fault
+    project_id: str | None = None
+    used: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"endpoint": self.fault.endpoint, "times": self.fault.times, "used": self.used}
+        if self.fault.status is not None:
+            out["status"] = self.fault.status
+        if self.fault.latency_ms:
+            out["latencyMs"] = self.fault.latency_ms
+        if self.project_id:
+            out["project"] = self.project_id
+        return out
+
+
+@dataclass
+class FaultBook:
+    runtime: list[RuntimeFault] = field(default_factory=list)
+    _persona_calls: dict[tuple[str, Persona, str], int] = field(default_factory=dict)
+
+    def add(self, fault: Fault, project_id: str | None) -> RuntimeFault:
+        rule = RuntimeFault(fault=fault, project_id=project_id)
+        self.runtime.append(rule)
+        return rule
+
+    def take(self, endpoint: str, project_id: str | None, persona: Persona | None) -> Fault | None:
+        """The fault this call gets, if any; counts the call against it."""
+        for rule in self.runtime:
+            if rule.fault.endpoint == endpoint and rule.project_id in (None, project_id):
+                rule.used += 1
+                if rule.used >= rule.fault.times:
+                    self.runtime.remove(rule)
+                return rule.fault
+        if persona is None or project_id is None:
+            return None
+        scripted = [f for f in persona.faults if f.endpoint == endpoint]
+        if not scripted:
+            return None
+        key = (project_id, persona, endpoint)
+        call = self._persona_calls.get(key, 0)
+        self._persona_calls[key] = call + 1
+        for fault in scripted:  # faults for one endpoint apply one after another
+            if call < fault.times:
+                return fault
+            call -= fault.times
+        return None
+
+    def reset(self, project_id: str | None = None) -> None:
+        if project_id is None:
+            self.runtime.clear()
+            self._persona_calls.clear()
+            return
+        self.runtime = [rule for rule in self.runtime if rule.project_id != project_id]
+        self._persona_calls = {k: v for k, v in self._persona_calls.items() if k[0] != project_id}
+
+
+def fault_error(fault: Fault) -> ProveError | None:
+    if fault.status is None:
+        return None
+    code = _CODES.get(fault.status, 8000 if fault.status >= 500 else 8001)
+    return ProveError(fault.status, code, f"injected fault: HTTP {fault.status} on {fault.endpoint}")

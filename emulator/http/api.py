@@ -1,0 +1,289 @@
+"""The HTTP plumbing every route shares: operations, JSON bodies, errors, faults and the journal.
+
+An `Operation` declares a route once: the app mounts it and /openapi.json describes it from the same
+declaration. Three kinds of handler sit behind operations:
+
+- `prove_api`: Prove's server API (`/v3/...`). Bearer access token -> project; JSON body checked
+  against the operation's rules; injected faults; Prove error envelope; journaled.
+- `device_api`: the Web SDK's device channel (`/v1/client/...`). The authToken -> flow; always
+  HTTP 200 with `{"next","data","error"}` (web-sdk-protocol §3.3); journaled.
+- `control_api`: the emulator's own control plane (`/__emulator/...`). Same error envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from emulator.errors import ProveError, internal, malformed
+from emulator.faults import fault_error
+from emulator.flows.base import Flow
+from emulator.flows.possession import ClientReply, refused
+from emulator.projects import Project
+from emulator.rules import Obj, validate
+from emulator.scenarios.model import Fault, Persona
+from emulator.service import Emulator
+from emulator.tokens import AuthTokenError
+
+MAX_BODY_BYTES = 4096
+log = logging.getLogger("emulator")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    location: str  # "query" or "path"
+    schema: dict[str, Any]
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    response: dict[str, Any] | None = None  # JSON Schema of the 200 reply (None: not JSON)
+    request: Obj | None = None  # rules of the JSON body
+    request_schema: dict[str, Any] | None = None  # a body described by hand (forms, control plane)
+    request_content_type: str = "application/json"
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+    security: str | None = None  # "bearer" (access token) or "authToken"
+    other_responses: dict[str, Any] = field(default_factory=dict)  # e.g. redirects, HTML
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_response(error: ProveError) -> JSONResponse:
+    headers = {"Retry-After": "1"} if error.status == 429 else None
+    return json_response(error.body(), error.status, headers)
+
+
+def emulator_of(request: Request) -> Emulator:
+    return request.app.state.emulator
+
+
+def journal_call(
+    emulator: Emulator,
+    request: Request,
+    started: float,
+    status: int,
+    payload: Any,
+    project_id: str,
+    correlation_id: str,
+    request_body: str,
+) -> None:
+    emulator.journal.record(
+        at=emulator.clock.now(),
+        method=request.method,
+        path=request.url.path,
+        status=status,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        project_id=project_id,
+        correlation_id=correlation_id,
+        request_body=request_body,
+        response_body=json.dumps(payload),
+    )
+
+
+# -- request bodies ------------------------------------------------------------------------------
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The raw body, refusing (8001) anything over `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise malformed(f"the request body is {declared} bytes; it must be under 4 KB ({limit} bytes)")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise malformed(f"the request body is over 4 KB; it must be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, *, require_content_type: bool = True, optional: bool = False) -> Any:
+    """The parsed JSON body (8001 for a wrong content type, an empty body or invalid JSON)."""
+    content_type = request.headers.get("content-type", "")
+    if require_content_type and content_type.split(";")[0].strip().lower() != "application/json":
+        shown = content_type or "none"
+        raise malformed(f"the Content-Type must be application/json (got {shown})")
+    raw = await read_body(request)
+    if not raw.strip():
+        if optional:
+            return {}
+        raise malformed("the request body is empty; a JSON object is expected")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise malformed(f"the request body is not valid JSON: {error}") from None
+
+
+# -- Prove's server API ----------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """What a Prove API handler gets: the emulator, the caller's project and the checked request."""
+
+    emulator: Emulator
+    project: Project
+    body: dict[str, Any]
+    path_params: dict[str, str]
+    query: dict[str, str]
+
+
+ApiHandler = Callable[[Call], dict[str, Any]]
+PersonaOf = Callable[[Call], Persona | None]
+
+
+def prove_api(operation: Operation, handler: ApiHandler, persona_of: PersonaOf | None = None) -> Route:
+    async def endpoint(request: Request) -> Response:
+        emulator = emulator_of(request)
+        started = time.perf_counter()
+        raw_body = ""
+        project_id = ""
+        correlation_id = ""
+        try:
+            client_id = emulator.tokens.client_id_of(request.headers.get("authorization"))
+            project = emulator.projects.get(client_id)
+            if project is None:
+                raise ProveError(401, 8002, "not authorized: the access token's project no longer exists")
+            project_id = project.client_id
+            body: dict[str, Any] = {}
+            if operation.request is not None:
+                parsed = await read_json(request)
+                raw_body = json.dumps(parsed)[:4096]
+                if isinstance(parsed, dict):
+                    correlation_id = str(parsed.get("correlationId", ""))[:64]
+                body = validate(operation.request, parsed)
+            call = Call(emulator, project, body, dict(request.path_params), dict(request.query_params))
+            persona = _persona_or_none(persona_of, call)
+            await apply_fault(emulator.faults.take(operation.path, project_id, persona))
+            reply = handler(call)
+            status, payload = 200, reply
+            correlation_id = correlation_id or str(reply.get("correlationId", ""))
+        except ProveError as error:
+            status, payload = error.status, error.body()
+        except Exception:  # a bug: answer like Prove's 8000 rather than dropping the connection
+            log.exception("unexpected error in %s %s", operation.method, operation.path)
+            status, payload = 500, internal().body()
+        journal_call(emulator, request, started, status, payload, project_id, correlation_id, raw_body)
+        return json_response(payload, status, {"Retry-After": "1"} if status == 429 else None)
+
+    return Route(operation.path, endpoint, methods=[operation.method])
+
+
+def persona_of_flow(call: Call) -> Persona | None:
+    """For endpoints that name a flow by correlationId: the flow's persona, if the flow is live."""
+    flow = call.emulator.flows.get(call.project.client_id, call.body["correlationId"])
+    return flow.persona if flow is not None else None
+
+
+def _persona_or_none(persona_of: PersonaOf | None, call: Call) -> Persona | None:
+    if persona_of is None:
+        return None
+    try:
+        return persona_of(call)
+    except ProveError:
+        return None
+
+
+async def apply_fault(fault: Fault | None) -> None:
+    if fault is None:
+        return
+    if fault.latency_ms:
+        await asyncio.sleep(fault.latency_ms / 1000)
+    error = fault_error(fault)
+    if error is not None:
+        raise error
+
+
+# -- the Web SDK's device channel ------------------------------------------------------------------
+
+DeviceHandler = Callable[[Emulator, Flow, dict[str, Any]], ClientReply]
+
+
+def flow_of_auth_token(emulator: Emulator, token: str | None) -> Flow:
+    """The live flow an authToken belongs to; AuthTokenError when there is none."""
+    claims = emulator.tokens.check_auth_token(token)
+    flow = emulator.flows.by_auth_id(claims.auth_id)
+    if flow is None or flow.correlation_id != claims.flow_id:
+        raise AuthTokenError("the authToken's flow is unknown or has expired")
+    if flow.auth_token and flow.auth_token != token:
+        raise AuthTokenError("the authToken does not belong to this flow")
+    return flow
+
+
+def bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def device_api(operation: Operation, handler: DeviceHandler) -> Route:
+    async def endpoint(request: Request) -> Response:
+        emulator = emulator_of(request)
+        started = time.perf_counter()
+        raw_body = ""
+        flow: Flow | None = None
+        status = 200
+        try:
+            flow = flow_of_auth_token(emulator, bearer(request))
+            parsed = await read_json(request, require_content_type=False, optional=True)
+            raw_body = json.dumps(parsed)[:4096]
+            if not isinstance(parsed, dict):
+                raise malformed("the request body must be a JSON object")
+            await apply_fault(emulator.faults.take(operation.path, flow.project_id, flow.persona))
+            payload = handler(emulator, flow, parsed).as_json()
+        except AuthTokenError as error:
+            payload = refused(f"authToken refused: {error}").as_json()
+        except ProveError as error:
+            if error.code == 8001:  # a malformed body: the SDK never sends one, other clients might
+                payload = refused(error.message).as_json()
+            else:  # an injected fault: the real HTTP status, which the SDK reports as such
+                status, payload = error.status, error.body()
+        except Exception:
+            log.exception("unexpected error in %s %s", operation.method, operation.path)
+            status, payload = 500, internal().body()
+        journal_call(
+            emulator,
+            request,
+            started,
+            status,
+            payload,
+            flow.project_id if flow else "",
+            flow.correlation_id if flow else "",
+            raw_body,
+        )
+        return json_response(payload, status)
+
+    return Route(operation.path, endpoint, methods=[operation.method])
+
+
+# -- the control plane -------------------------------------------------------------------------------
+
+ControlHandler = Callable[[Request], Awaitable[Response]]
+
+
+def control_api(operation: Operation, handler: ControlHandler) -> BaseRoute:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ProveError as error:
+            return error_response(error)
+
+    return Route(operation.path, endpoint, methods=[operation.method])

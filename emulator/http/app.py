@@ -1,0 +1,100 @@
+"""Assemble the ASGI app: every route module, CORS, the error envelope, and the clock's ticker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import AsyncIterator, Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from emulator.errors import internal, method_not_allowed, not_found
+from emulator.http import control, device, oauth, verified_users
+from emulator.http.api import Operation, error_response, json_response
+from emulator.http.openapi import build_spec
+from emulator.service import Emulator
+
+# Headers the Web SDK sends cross-origin (web-sdk-protocol §3.1), listed explicitly because the
+# Fetch spec's "*" does not cover Authorization.
+CORS_HEADERS = [
+    "authorization",
+    "content-type",
+    "accept",
+    "pa-version",
+    "pa-challenge",
+    "pa-kid",
+    "pa-sig-version",
+    "pa-signature",
+]
+TICK_SECONDS = 0.05
+
+OPENAPI = Operation(method="GET", path="/openapi.json", summary="This document.", tag="Control plane",
+                    response={"type": "object", "required": ["openapi", "paths"]})
+
+
+def all_routes() -> list[tuple[Operation, BaseRoute]]:
+    return [*oauth.ROUTES, *verified_users.ROUTES, *device.ROUTES, *control.ROUTES]
+
+
+class FireDueTimers:
+    """Before any request is handled, run what fell due on the clock, so no reply shows stale state."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["app"].state.emulator.clock.fire_due()
+        await self.app(scope, receive, send)
+
+
+def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",)) -> Starlette:
+    routes = all_routes()
+    spec = build_spec([OPENAPI, *(operation for operation, _ in routes)])
+
+    async def openapi(request: Request) -> Response:
+        return json_response(spec)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            return error_response(method_not_allowed(request.method, request.url.path))
+        return error_response(not_found(request.url.path))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return error_response(internal())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ticker = asyncio.create_task(_tick(emulator))
+        try:
+            yield
+        finally:
+            ticker.cancel()
+
+    app = Starlette(
+        routes=[Route(OPENAPI.path, openapi, methods=["GET"]), *(route for _, route in routes)],
+        middleware=[
+            Middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                       allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=CORS_HEADERS, max_age=600),
+            Middleware(FireDueTimers),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.state.emulator = emulator
+    return app
+
+
+async def _tick(emulator: Emulator) -> None:
+    """Unfrozen, the clock follows real time: fire timers as they fall due."""
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        emulator.clock.fire_due()

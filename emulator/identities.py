@@ -1,0 +1,105 @@
+"""Enrolled identities: what a successful Verified Users flow (or an Identity Manager call) creates."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from emulator.clock import rfc3339
+from emulator.phone import normalize
+from emulator.scenarios.model import Persona
+
+
+@dataclass
+class EnrolledIdentity:
+    identity_id: str
+    project_id: str
+    phone_number: str
+    persona: Persona
+    created_at: float
+    client_customer_id: str = ""
+    device_id: str = ""
+    active: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        """The Identity Manager record (reference §4.12)."""
+        out: dict[str, Any] = {
+            "identityId": self.identity_id,
+            "phoneNumber": self.phone_number,
+            "active": self.active,
+            "carrier": self.persona.identity.carrier,
+            "countryCode": self.persona.identity.country_code,
+            "lineType": self.persona.identity.line_type,
+            "createdAt": int(self.created_at),
+            "creationString": rfc3339(self.created_at),
+        }
+        if self.client_customer_id:
+            out["clientCustomerId"] = self.client_customer_id
+        if self.device_id:
+            out["deviceId"] = self.device_id
+        return out
+
+
+EnrolmentListener = Callable[[EnrolledIdentity], None]
+
+
+class IdentityStore:
+    def __init__(self) -> None:
+        self._by_id: dict[str, EnrolledIdentity] = {}
+        self.listeners: list[EnrolmentListener] = []
+
+    def enrol(
+        self,
+        project_id: str,
+        phone_number: str,
+        persona: Persona,
+        at: float,
+        client_customer_id: str = "",
+        device_id: str = "",
+    ) -> EnrolledIdentity:
+        """Enrol a number in a project; an active identity for the same number is reused."""
+        existing = self.find_by_phone(project_id, phone_number)
+        active = [identity for identity in existing if identity.active]
+        if active:
+            return active[0]
+        identity = EnrolledIdentity(
+            identity_id=str(uuid.uuid4()),
+            project_id=project_id,
+            phone_number=phone_number,
+            persona=persona,
+            created_at=at,
+            client_customer_id=client_customer_id,
+            device_id=device_id,
+        )
+        self._by_id[identity.identity_id] = identity
+        for listener in self.listeners:
+            listener(identity)
+        return identity
+
+    def get(self, project_id: str, identity_id: str) -> EnrolledIdentity | None:
+        identity = self._by_id.get(identity_id)
+        return identity if identity is not None and identity.project_id == project_id else None
+
+    def find_by_phone(self, project_id: str, phone_number: str) -> list[EnrolledIdentity]:
+        digits = normalize(phone_number)
+        return [
+            identity
+            for identity in self._by_id.values()
+            if identity.project_id == project_id and normalize(identity.phone_number) == digits
+        ]
+
+    def in_project(self, project_id: str) -> list[EnrolledIdentity]:
+        return [identity for identity in self._by_id.values() if identity.project_id == project_id]
+
+    def remove(self, project_id: str, identity_id: str) -> bool:
+        if self.get(project_id, identity_id) is None:
+            return False
+        del self._by_id[identity_id]
+        return True
+
+    def reset(self, project_id: str | None = None) -> None:
+        if project_id is None:
+            self._by_id.clear()
+        else:
+            self._by_id = {k: v for k, v in self._by_id.items() if v.project_id != project_id}

@@ -1,0 +1,102 @@
+"""The fake phone's SMS outbox: every message the emulator "sent", capped, with long-poll waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.clock import rfc3339
+from emulator.phone import normalize
+
+OUTBOX_CAPACITY = 1000
+
+
+@dataclass(frozen=True)
+class Sms:
+    id: int
+    project_id: str
+    correlation_id: str
+    phone_number: str
+    body: str
+    kind: str  # "otp" or "instant-link"
+    code: str = ""
+    link: str = ""
+    sent_at: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "project": self.project_id,
+            "correlationId": self.correlation_id,
+            "phoneNumber": self.phone_number,
+            "kind": self.kind,
+            "body": self.body,
+            "sentAt": rfc3339(self.sent_at),
+        }
+        if self.code:
+            out["otp"] = self.code
+        if self.link:
+            out["link"] = self.link
+        return out
+
+
+class Outbox:
+    def __init__(self, capacity: int = OUTBOX_CAPACITY) -> None:
+        self._messages: deque[Sms] = deque(maxlen=capacity)
+        self._ids = itertools.count(1)
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def send(self, **fields: Any) -> Sms:
+        sms = Sms(id=next(self._ids), **fields)
+        self._messages.append(sms)
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        return sms
+
+    def messages(
+        self,
+        *,
+        phone_number: str | None = None,
+        project_id: str | None = None,
+        correlation_id: str | None = None,
+        after: int = 0,
+    ) -> list[Sms]:
+        wanted = normalize(phone_number) if phone_number else None
+        return [
+            sms
+            for sms in self._messages
+            if sms.id > after
+            and (wanted is None or normalize(sms.phone_number) == wanted)
+            and (project_id is None or sms.project_id == project_id)
+            and (correlation_id is None or sms.correlation_id == correlation_id)
+        ]
+
+    async def wait(self, seconds: float, **filters: Any) -> list[Sms]:
+        """The matching messages; if there are none yet, wait up to `seconds` (real time) for one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            found = self.messages(**filters)
+            remaining = deadline - loop.time()
+            if found or remaining <= 0:
+                return found
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                self._waiters.discard(waiter)
+
+    def clear(self, project_id: str | None = None) -> None:
+        if project_id is None:
+            self._messages.clear()
+        else:
+            kept = [sms for sms in self._messages if sms.project_id != project_id]
+            self._messages.clear()
+            self._messages.extend(kept)

@@ -1,0 +1,225 @@
+"""Request field rules: one declaration drives both validation and the OpenAPI request schemas.
+
+A request body is declared as an `Obj` of fields. `validate` checks a parsed JSON value against it
+and raises a Prove 8001 error whose message names the field (with its path for nested values) and
+the rule it broke. `json_schema` turns the same declaration into JSON Schema for /openapi.json, so
+the published spec and the enforced rules cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+from emulator.errors import malformed
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A format a text must match in full, and the rule as a reader should see it."""
+
+    regex: str
+    rule: str  # completes "field 'x' ...", e.g. "must be a date YYYY-MM-DD"
+
+    def matches(self, text: str) -> bool:
+        return re.fullmatch(self.regex, text) is not None
+
+
+@dataclass(frozen=True)
+class Text:
+    name: str
+    required: bool = False
+    required_when: tuple[str, str] | None = None  # (other field, value that makes this required)
+    max_length: int | None = None
+    enum: tuple[str, ...] = ()
+    pattern: Pattern | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule across fields: `test` returns an error message, or None when the value is fine."""
+
+    description: str
+    test: Callable[[dict[str, Any]], str | None]
+
+
+@dataclass(frozen=True)
+class Obj:
+    name: str
+    fields: tuple["Field", ...]
+    required: bool = False
+    checks: tuple[Check, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Array:
+    name: str
+    item: Union[Obj, Text]
+    required: bool = False
+    max_items: int | None = None
+    description: str = ""
+
+
+Field = Union[Text, Flag, Obj, Array]
+
+
+def _child(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _present(value: Any) -> bool:
+    # An optional text sent empty counts as not sent: several SDKs serialise unset strings as "".
+    return value is not None and value != ""
+
+
+def validate(spec: Obj, value: Any, path: str = "") -> dict[str, Any]:
+    """Check `value` against `spec`; return the known, present fields. Raises ProveError 8001."""
+    where = f"field '{path}'" if path else "the request body"
+    if not isinstance(value, dict):
+        raise malformed(f"{where} must be a JSON object")
+    cleaned: dict[str, Any] = {}
+    for item in spec.fields:
+        field_path = _child(path, item.name)
+        raw = value.get(item.name)
+        if not _present(raw):
+            if _is_required(item, value):
+                raise malformed(_missing_message(item, field_path, raw))
+            continue
+        cleaned[item.name] = _validate_field(item, raw, field_path)
+    for check in spec.checks:
+        problem = check.test(cleaned)
+        if problem:
+            raise malformed(f"{where}: {problem}" if path else problem)
+    return cleaned
+
+
+def _is_required(item: Field, siblings: dict[str, Any]) -> bool:
+    if item.required:
+        return True
+    if isinstance(item, Text) and item.required_when:
+        other, trigger = item.required_when
+        return siblings.get(other) == trigger
+    return False
+
+
+def _missing_message(item: Field, field_path: str, raw: Any) -> str:
+    rule = "is required"
+    if isinstance(item, Text) and item.required_when and not item.required:
+        other, trigger = item.required_when
+        rule = f"is required when {other} is {trigger}"
+    if raw == "":
+        return f"field '{field_path}' must not be empty: it {rule}"
+    return f"field '{field_path}' {rule}"
+
+
+def _validate_field(item: Field, raw: Any, field_path: str) -> Any:
+    if isinstance(item, Text):
+        return _validate_text(item, raw, field_path)
+    if isinstance(item, Flag):
+        if not isinstance(raw, bool):
+            raise malformed(f"field '{field_path}' must be a boolean (true or false)")
+        return raw
+    if isinstance(item, Obj):
+        return validate(item, raw, field_path)
+    if not isinstance(raw, list):
+        raise malformed(f"field '{field_path}' must be an array")
+    if item.max_items is not None and len(raw) > item.max_items:
+        raise malformed(f"field '{field_path}' must have at most {item.max_items} items")
+    return [_validate_field(item.item, element, f"{field_path}[{index}]") for index, element in enumerate(raw)]
+
+
+def _validate_text(item: Text, raw: Any, field_path: str) -> str:
+    if not isinstance(raw, str):
+        raise malformed(f"field '{field_path}' must be a string")
+    if item.enum and raw not in item.enum:
+        raise malformed(f"field '{field_path}' must be one of: {', '.join(item.enum)}")
+    if item.max_length is not None and len(raw) > item.max_length:
+        raise malformed(
+            f"field '{field_path}' must be at most {item.max_length} characters (got {len(raw)})"
+        )
+    if item.pattern is not None and not item.pattern.matches(raw):
+        raise malformed(f"field '{field_path}' {item.pattern.rule}")
+    return raw
+
+
+# -- JSON Schema ---------------------------------------------------------------------------------
+
+
+def json_schema(spec: Field) -> dict[str, Any]:
+    if isinstance(spec, Text):
+        schema: dict[str, Any] = {"type": "string"}
+        if spec.enum:
+            schema["enum"] = list(spec.enum)
+        if spec.max_length is not None:
+            schema["maxLength"] = spec.max_length
+        if spec.pattern is not None:
+            schema["pattern"] = f"^(?:{spec.pattern.regex})$"
+        return _described(schema, spec.description)
+    if isinstance(spec, Flag):
+        return _described({"type": "boolean"}, spec.description)
+    if isinstance(spec, Array):
+        schema = {"type": "array", "items": json_schema(spec.item)}
+        if spec.max_items is not None:
+            schema["maxItems"] = spec.max_items
+        return _described(schema, spec.description)
+    schema = {
+        "type": "object",
+        "properties": {item.name: json_schema(item) for item in spec.fields},
+    }
+    required = [item.name for item in spec.fields if item.required]
+    if required:
+        schema["required"] = required
+    conditions = [
+        {
+            "if": {"properties": {item.required_when[0]: {"const": item.required_when[1]}},
+                   "required": [item.required_when[0]]},
+            "then": {"required": [item.name]},
+        }
+        for item in spec.fields
+        if isinstance(item, Text) and item.required_when
+    ]
+    if conditions:
+        schema["allOf"] = conditions
+    notes = [spec.description] + [check.description for check in spec.checks]
+    return _described(schema, " ".join(note for note in notes if note))
+
+
+def _described(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    if description:
+        schema["description"] = description
+    return schema
+
+
+# -- formats shared by several endpoints -----------------------------------------------------------
+
+PHONE_NUMBER = Pattern(
+    r"\+?[0-9]{10,15}",
+    "must be a phone number: 10 to 15 digits with an optional leading '+' "
+    "(US numbers with or without +1)",
+)
+FINAL_TARGET_URL = Pattern(
+    r"[A-Za-z0-9\-._+=/:?]+",
+    "may only contain letters, digits and the symbols -._+=/:?",
+)
+EMAIL_ADDRESS = Pattern(
+    r"[A-Za-z0-9.+_\-]+@[A-Za-z0-9.\-]+",
+    "must be an email address made of letters, digits and the symbols @.+_-",
+)
+DOB = Pattern(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{2}|[0-9]{2}-[0-9]{2}",
+    "must be a date as YYYY-MM-DD, YYYY-MM or MM-DD",
+)
+SSN = Pattern(r"[0-9]{4}|[0-9]{9}", "must be 9 digits (full SSN) or 4 digits (last four)")
+IP_ADDRESS = Pattern(r"[0-9A-Fa-f:.]{2,45}", "must be an IPv4 or IPv6 address (digits, ':' and '.')")
+POSTAL_CODE = Pattern(r"[0-9]{5}(-[0-9]{4})?", "must be a 5-digit ZIP code or ZIP+4 (12345-6789)")
+CLIENT_ID = Pattern(r"[\x20-\x7e]{1,128}", "must be 1 to 128 printable ASCII characters")

@@ -1,0 +1,216 @@
+"""Reading scenario files: YAML or JSON, validated whole before anything is used.
+
+Every problem is reported as `file: path.inside[2].it: what is wrong`, and one bad file fails the
+whole load, so the emulator never serves half a catalogue.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import yaml
+
+from emulator.faults import FAULTABLE_ENDPOINTS
+from emulator.phone import normalize
+from emulator.scenarios.model import (
+    Address,
+    Catalogue,
+    Fault,
+    Identity,
+    Persona,
+    Possession,
+    ScenarioSet,
+    ScheduledEvent,
+    TerminalReply,
+    UnifyMode,
+)
+
+SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
+SCHEMA_PATH = Path(__file__).with_name("scenario.schema.json")
+
+
+class ScenarioError(Exception):
+    """One or more problems in scenario files; str() gives one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def default_pack_dir() -> Path:
+    """The embedded default pack: inside the installed package, or scenarios/ of a checkout."""
+    packaged = Path(__file__).resolve().parent.parent / "default_scenarios"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent.parent / "scenarios"
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def scenario_files(directories: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    problems: list[str] = []
+    for directory in directories:
+        if not directory.is_dir():
+            problems.append(f"{directory}: not a directory")
+            continue
+        files.extend(sorted(p for p in directory.iterdir() if p.suffix in SCENARIO_SUFFIXES))
+    if problems:
+        raise ScenarioError(problems)
+    return files
+
+
+def load_catalogue(directories: Iterable[Path]) -> Catalogue:
+    """Load every scenario file of the directories, in order; later files override earlier numbers."""
+    catalogue = Catalogue()
+    problems: list[str] = []
+    for path in scenario_files(directories):
+        try:
+            set_name, personas = read_file(path)
+        except ScenarioError as error:
+            problems.extend(error.problems)
+            continue
+        scenario_set = catalogue.sets.setdefault(set_name, ScenarioSet(name=set_name))
+        for persona in personas:
+            if persona.phone_number:
+                scenario_set.exact[persona.phone_number] = persona
+            else:
+                scenario_set.patterns.append((re.compile(persona.pattern), persona))
+        catalogue.files.append(str(path))
+    if problems:
+        raise ScenarioError(problems)
+    return catalogue
+
+
+def read_file(path: Path) -> tuple[str, list[Persona]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError([f"{path}: cannot be read: {error}"]) from None
+    try:
+        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        detail = " ".join(str(error).split())
+        raise ScenarioError([f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {detail}"]) from None
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ScenarioError([f"{path}: {_location(e.absolute_path)}: {_explain(e)}" for e in errors])
+    problems: list[str] = []
+    personas: list[Persona] = []
+    numbers: dict[str, int] = {}
+    set_name = document.get("set", "default")
+    for index, raw in enumerate(document["personas"]):
+        where = f"{path}: personas[{index}]"
+        if "pattern" in raw:
+            try:
+                re.compile(raw["pattern"])
+            except re.error as error:
+                problems.append(f"{where}.pattern: not a valid regular expression: {error}")
+                continue
+        for fault_index, fault in enumerate(raw.get("faults", [])):
+            if fault["endpoint"] not in FAULTABLE_ENDPOINTS:
+                problems.append(
+                    f"{where}.faults[{fault_index}].endpoint: '{fault['endpoint']}' is not an endpoint "
+                    f"of the emulator (one of: {', '.join(FAULTABLE_ENDPOINTS)})"
+                )
+        if "phoneNumber" in raw:
+            digits = normalize(raw["phoneNumber"])
+            if digits in numbers:
+                problems.append(f"{where}.phoneNumber: {raw['phoneNumber']} is already personas[{numbers[digits]}]")
+            numbers[digits] = index
+        personas.append(_persona(raw, set_name, str(path)))
+    keys: dict[str, int] = {}
+    for index, persona in enumerate(personas):
+        if persona.key in keys:
+            problems.append(f"{path}: personas[{index}].id: '{persona.key}' is already personas[{keys[persona.key]}]")
+        keys.setdefault(persona.key, index)
+    if problems:
+        raise ScenarioError(problems)
+    return set_name, personas
+
+
+def _location(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed", "unknown key(s):")
+    if error.validator == "oneOf" and "phoneNumber" in str(error.schema):
+        return "a persona needs exactly one of 'phoneNumber' or 'pattern'"
+    if error.validator == "anyOf" and "latencyMs" in str(error.schema):
+        return "a fault needs 'status' or 'latencyMs' (or both)"
+    return error.message
+
+
+def _persona(raw: dict[str, Any], set_name: str, file: str) -> Persona:
+    identity_raw = raw.get("identity", {})
+    identity = Identity(
+        first_name=identity_raw.get("firstName", ""),
+        last_name=identity_raw.get("lastName", ""),
+        dob=identity_raw.get("dob", ""),
+        ssn=identity_raw.get("ssn", ""),
+        email_addresses=tuple(identity_raw.get("emailAddresses", ())),
+        addresses=tuple(
+            Address(
+                address=a["address"],
+                extended_address=a.get("extendedAddress", ""),
+                city=a["city"],
+                region=a["region"],
+                postal_code=a["postalCode"],
+            )
+            for a in identity_raw.get("addresses", ())
+        ),
+        carrier=identity_raw.get("carrier", Identity.carrier),
+        line_type=identity_raw.get("lineType", Identity.line_type),
+        country_code=identity_raw.get("countryCode", Identity.country_code),
+    )
+    phone_number = normalize(raw["phoneNumber"]) if "phoneNumber" in raw else ""
+    has_names = bool(identity.first_name and identity.last_name)
+    return Persona(
+        key=raw.get("id") or _derive_key(raw, identity, phone_number),
+        phone_number=phone_number,
+        pattern=raw.get("pattern", ""),
+        description=raw.get("description", ""),
+        source=raw.get("source", "emulator"),
+        products=frozenset(raw.get("products", ())),
+        identity=identity,
+        check_name=raw.get("checkName", has_names),
+        data_check=raw.get("dataCheck", "success"),
+        possession=Possession(raw.get("possession", "client")),
+        otp=raw.get("otp", "1234"),
+        sms_undeliverable=raw.get("smsUndeliverable", False),
+        terminal_reply=TerminalReply(raw.get("terminalReply", "soft")),
+        faults=tuple(
+            Fault(
+                endpoint=f["endpoint"],
+                status=f.get("status"),
+                latency_ms=f.get("latencyMs", 0),
+                times=f.get("times", 1),
+            )
+            for f in raw.get("faults", ())
+        ),
+        unify_mode=UnifyMode(raw.get("unify", {}).get("mode", "prove-key")),
+        events=tuple(ScheduledEvent(e["eventType"], float(e["afterSeconds"])) for e in raw.get("events", ())),
+        scenario_set=set_name,
+        file=file,
+    )
+
+
+def _derive_key(raw: dict[str, Any], identity: Identity, phone_number: str) -> str:
+    if identity.first_name and identity.last_name:
+        name = f"{identity.first_name}-{identity.last_name}"
+        return re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")
+    return phone_number or "pattern-" + re.sub(r"[^a-z0-9]+", "-", raw["pattern"].casefold()).strip("-")

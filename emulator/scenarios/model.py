@@ -1,0 +1,148 @@
+"""Personas and the catalogue that finds one for a phone number."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+from emulator.phone import normalize
+
+
+class Possession(str, Enum):
+    CLIENT = "client"
+    CLIENT_REJECTED = "client-rejected"
+    AUTO_SUCCESS = "auto-success"
+    AUTO_FAILED = "auto-failed"
+    AUTO_TIMEOUT = "auto-timeout"
+
+    @property
+    def automatic(self) -> bool:
+        return self.value.startswith("auto-")
+
+
+class TerminalReply(str, Enum):
+    SOFT = "soft"  # error + next "done": AuthFinishStep runs, the backend reads the failure
+    HARD = "hard"  # error without next: authenticate() rejects
+
+
+class UnifyMode(str, Enum):
+    SHORT_TERM = "short-term"
+    PROVE_KEY = "prove-key"
+    CUSTOMER_POSSESSION = "customer-possession"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Address:
+    address: str
+    city: str
+    region: str
+    postal_code: str
+    extended_address: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        out = {"address": self.address}
+        if self.extended_address:
+            out["extendedAddress"] = self.extended_address
+        out.update(city=self.city, region=self.region, postalCode=self.postal_code)
+        return out
+
+
+@dataclass(frozen=True)
+class Identity:
+    first_name: str = ""
+    last_name: str = ""
+    dob: str = ""  # YYYY-MM-DD
+    ssn: str = ""
+    email_addresses: tuple[str, ...] = ()
+    addresses: tuple[Address, ...] = ()
+    carrier: str = "Emulated Wireless"
+    line_type: str = "mobile"
+    country_code: str = "US"
+
+
+@dataclass(frozen=True)
+class Fault:
+    endpoint: str
+    status: int | None = None
+    latency_ms: int = 0
+    times: int = 1
+
+
+@dataclass(frozen=True)
+class ScheduledEvent:
+    event_type: str
+    after_seconds: float
+
+
+@dataclass(frozen=True)
+class Persona:
+    key: str
+    phone_number: str = ""  # normalized; empty for pattern personas
+    pattern: str = ""
+    description: str = ""
+    source: str = "emulator"
+    products: frozenset[str] = frozenset()  # empty: every product
+    identity: Identity = field(default_factory=Identity)
+    check_name: bool = False
+    data_check: str = "success"
+    possession: Possession = Possession.CLIENT
+    otp: str = "1234"
+    sms_undeliverable: bool = False
+    terminal_reply: TerminalReply = TerminalReply.SOFT
+    faults: tuple[Fault, ...] = ()
+    unify_mode: UnifyMode = UnifyMode.PROVE_KEY
+    events: tuple[ScheduledEvent, ...] = ()
+    scenario_set: str = "default"
+    file: str = ""
+
+    def serves(self, product: str) -> bool:
+        return not self.products or product in self.products
+
+    def name_matches(self, first_name: str, last_name: str) -> bool:
+        if not self.check_name:
+            return True
+        return (
+            first_name.strip().casefold() == self.identity.first_name.casefold()
+            and last_name.strip().casefold() == self.identity.last_name.casefold()
+        )
+
+
+# Used for numbers no scenario knows, in projects whose policy is "default-persona".
+DEFAULT_PERSONA = Persona(key="default", description="Any number no scenario knows")
+
+
+@dataclass
+class ScenarioSet:
+    name: str
+    exact: dict[str, Persona] = field(default_factory=dict)
+    patterns: list[tuple[re.Pattern[str], Persona]] = field(default_factory=list)
+
+    def personas(self) -> list[Persona]:
+        return list(self.exact.values()) + [persona for _, persona in self.patterns]
+
+
+@dataclass
+class Catalogue:
+    sets: dict[str, ScenarioSet] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def find(self, phone_number: str, set_names: tuple[str, ...]) -> Persona | None:
+        """Exact numbers first (sets in the project's order), then patterns in file order."""
+        digits = normalize(phone_number)
+        chosen = [self.sets[name] for name in set_names if name in self.sets]
+        for scenario_set in chosen:
+            if digits in scenario_set.exact:
+                return scenario_set.exact[digits]
+        for scenario_set in chosen:
+            for regex, persona in scenario_set.patterns:
+                if regex.fullmatch(digits):
+                    return persona
+        return None
+
+    def personas(self) -> list[Persona]:
+        return [persona for scenario_set in self.sets.values() for persona in scenario_set.personas()]
+
+    def by_key(self, key: str) -> Persona | None:
+        return next((persona for persona in self.personas() if persona.key == key), None)
