@@ -31,7 +31,16 @@ FLOW_ENDPOINTS = (
 # Endpoints a persona's faults may name: the ones whose calls belong to a flow.
 FAULTABLE_ENDPOINTS = FLOW_ENDPOINTS
 # The control plane may also fault calls that belong to no flow.
-RUNTIME_FAULTABLE_ENDPOINTS = ("/token", *FLOW_ENDPOINTS, "/v3/identity")
+RUNTIME_FAULTABLE_ENDPOINTS = (
+    "/token",
+    *FLOW_ENDPOINTS,
+    "/v3/identity",
+    "/v3/identity/batch",
+    "/v3/identity/{identityId}",
+    "/v3/identity/{identityId}/deactivate",
+    "/v3/identity/{identityId}/activate",
+    "/v3/identity/{mobileNumber}/lookup",
+)
 
 _CODES = {400: 8001, 401: 8002, 403: 8003, 404: 8011}
 

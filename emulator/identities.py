@@ -21,6 +21,7 @@ class EnrolledIdentity:
     client_customer_id: str = ""
     device_id: str = ""
     active: bool = True
+    monitoring_ended: bool = False  # a change event was sent: no more until enrolled again
 
     def as_json(self) -> dict[str, Any]:
         """The Identity Manager record (reference §4.12)."""
@@ -58,11 +59,11 @@ class IdentityStore:
         client_customer_id: str = "",
         device_id: str = "",
     ) -> EnrolledIdentity:
-        """Enrol a number in a project; an active identity for the same number is reused."""
+        """Enrol a number in a project; an active, still monitored identity for it is reused."""
         existing = self.find_by_phone(project_id, phone_number)
-        active = [identity for identity in existing if identity.active]
-        if active:
-            return active[0]
+        monitored = [identity for identity in existing if identity.active and not identity.monitoring_ended]
+        if monitored:
+            return monitored[0]
         identity = EnrolledIdentity(
             identity_id=str(uuid.uuid4()),
             project_id=project_id,
@@ -80,6 +81,10 @@ class IdentityStore:
     def get(self, project_id: str, identity_id: str) -> EnrolledIdentity | None:
         identity = self._by_id.get(identity_id)
         return identity if identity is not None and identity.project_id == project_id else None
+
+    def find(self, identity_id: str) -> EnrolledIdentity | None:
+        """Any project's identity (the control plane acts across projects)."""
+        return self._by_id.get(identity_id)
 
     def find_by_phone(self, project_id: str, phone_number: str) -> list[EnrolledIdentity]:
         digits = normalize(phone_number)

@@ -14,16 +14,20 @@ from emulator.clock import Clock
 from emulator.errors import sandbox_user_access_denied, sandbox_user_not_found
 from emulator.faults import FaultBook
 from emulator.flows.base import FLOW_LIFETIME, Flow
-from emulator.flows.possession import Method, PossessionService
+from emulator.flows.possession import PossessionService
 from emulator.flows.store import FlowStore
+from emulator.flows.prefill import PreFill
+from emulator.flows.unify import Unify
 from emulator.flows.verified_users import VerifiedUsers
 from emulator.identities import IdentityStore
+from emulator.identity_manager import IdentityManager
 from emulator.journal import Journal
 from emulator.outbox import Outbox
 from emulator.projects import Project, ProjectRegistry
 from emulator.scenarios.loader import default_pack_dir, load_catalogue
 from emulator.scenarios.model import DEFAULT_PERSONA, Catalogue, Persona
 from emulator.tokens import TokenIssuer
+from emulator.webhooks import WebhookDispatcher
 
 DEFAULT_PUBLIC_ORIGIN = "http://127.0.0.1:7768"
 
@@ -60,6 +64,10 @@ class Emulator:
             public_origin=lambda: self.public_origin,
         )
         self.verified_users = VerifiedUsers(self)
+        self.prefill = PreFill(self)
+        self.unify = Unify(self)
+        self.identity_manager = IdentityManager(self)
+        self.webhooks = WebhookDispatcher(self.clock, self.projects, self.identities)
 
     # -- shared by every product -----------------------------------------------------------------
 
@@ -97,12 +105,13 @@ class Emulator:
             "client_customer_id": request.get("clientCustomerId", ""),
         }
 
-    def issue_auth_token(self, flow: Flow, method: Method, phone_known: bool) -> str:
+    def issue_auth_token(self, flow: Flow, first_step: str, phone_known: bool) -> str:
+        """The flow's authToken; `first_step` is where the Web SDK starts (e.g. "mobile/otp")."""
         flow.auth_token = self.tokens.issue_auth_token(
             flow_id=flow.correlation_id,
             auth_id=flow.auth_id,
             endpoint=self.public_origin,
-            first_step=method.first_step,
+            first_step=first_step,
             phone_known=phone_known,
             expires_at=flow.expires_at,
         )
@@ -124,6 +133,8 @@ class Emulator:
         for flow in self.flows.reset(project_id):
             self._flow_expired(flow)
         self.identities.reset(project_id)
+        self.unify.keys.reset(project_id)
+        self.webhooks.reset(project_id)
         self.outbox.clear(project_id)
         self.journal.clear(project_id)
         self.faults.reset(project_id)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from emulator.errors import invalid_correlation_id
 from emulator.flows.base import Flow
 from emulator.flows.possession import Method
+from emulator.flows.steps import require_product
 from emulator.projects import Project
 from emulator.rules import EMAIL_ADDRESS, FINAL_TARGET_URL, PHONE_NUMBER, Flag, Obj, Text
 
@@ -101,6 +102,7 @@ class VerifiedUsers:
         self.emulator = emulator
 
     def verify(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
+        require_product(project, PRODUCT)
         emulator = self.emulator
         now = emulator.clock.now()
         persona = emulator.resolve_persona(project.client_id, request["phoneNumber"], PRODUCT)
@@ -120,7 +122,7 @@ class VerifiedUsers:
             reply.update(flow.results())
             return reply
         method = Method.INSTANT_LINK if flow.possession_type == "desktop" else Method.OTP
-        reply["authToken"] = emulator.issue_auth_token(flow, method, phone_known=True)
+        reply["authToken"] = emulator.issue_auth_token(flow, method.first_step, phone_known=True)
         emulator.possession.begin(
             flow,
             method,
@@ -133,6 +135,7 @@ class VerifiedUsers:
         return reply
 
     def verify_status(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
+        require_product(project, PRODUCT)
         flow = self.emulator.flows.get(project.client_id, request["correlationId"])
         if not isinstance(flow, VerifyFlow):
             raise invalid_correlation_id(request["correlationId"])

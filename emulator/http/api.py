@@ -56,6 +56,7 @@ class Operation:
     request: Obj | None = None  # rules of the JSON body
     request_schema: dict[str, Any] | None = None  # a body described by hand (forms, control plane)
     request_content_type: str = "application/json"
+    request_optional: bool = False  # an empty body is allowed (e.g. deactivate's optional fields)
     params: tuple[Param, ...] = ()
     errors: tuple[int, ...] = ()
     security: str | None = None  # "bearer" (access token) or "authToken"
@@ -117,16 +118,18 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 
 async def read_json(request: Request, *, require_content_type: bool = True, optional: bool = False) -> Any:
-    """The parsed JSON body (8001 for a wrong content type, an empty body or invalid JSON)."""
-    content_type = request.headers.get("content-type", "")
-    if require_content_type and content_type.split(";")[0].strip().lower() != "application/json":
-        shown = content_type or "none"
-        raise malformed(f"the Content-Type must be application/json (got {shown})")
+    """The parsed JSON body (8001 for a wrong content type, an empty body or invalid JSON).
+
+    With `optional`, an empty body reads as {} whatever its content type.
+    """
     raw = await read_body(request)
     if not raw.strip():
         if optional:
             return {}
         raise malformed("the request body is empty; a JSON object is expected")
+    content_type = request.headers.get("content-type", "")
+    if require_content_type and content_type.split(";")[0].strip().lower() != "application/json":
+        raise malformed(f"the Content-Type must be application/json (got {content_type or 'none'})")
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -166,7 +169,7 @@ def prove_api(operation: Operation, handler: ApiHandler, persona_of: PersonaOf |
             project_id = project.client_id
             body: dict[str, Any] = {}
             if operation.request is not None:
-                parsed = await read_json(request)
+                parsed = await read_json(request, optional=operation.request_optional)
                 raw_body = json.dumps(parsed)[:4096]
                 if isinstance(parsed, dict):
                     correlation_id = str(parsed.get("correlationId", ""))[:64]

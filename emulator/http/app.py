@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.errors import internal, method_not_allowed, not_found
-from emulator.http import control, device, oauth, verified_users
+from emulator.http import control, device, identity_manager, oauth, prefill, unify, verified_users, webhooks
 from emulator.http.api import Operation, error_response, json_response
 from emulator.http.openapi import build_spec
 from emulator.service import Emulator
@@ -40,7 +40,16 @@ OPENAPI = Operation(method="GET", path="/openapi.json", summary="This document."
 
 
 def all_routes() -> list[tuple[Operation, BaseRoute]]:
-    return [*oauth.ROUTES, *verified_users.ROUTES, *device.ROUTES, *control.ROUTES]
+    return [
+        *oauth.ROUTES,
+        *verified_users.ROUTES,
+        *prefill.ROUTES,
+        *unify.ROUTES,
+        *identity_manager.ROUTES,
+        *device.ROUTES,
+        *control.ROUTES,
+        *webhooks.ROUTES,
+    ]
 
 
 class FireDueTimers:

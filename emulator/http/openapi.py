@@ -44,7 +44,7 @@ def _operation_object(operation: Operation) -> dict[str, Any]:
     body_schema = json_schema(operation.request) if operation.request is not None else operation.request_schema
     if body_schema is not None:
         result["requestBody"] = {
-            "required": operation.request is not None,
+            "required": operation.request is not None and not operation.request_optional,
             "content": {operation.request_content_type: {"schema": body_schema}},
         }
     responses: dict[str, Any] = {}

@@ -1,0 +1,59 @@
+"""Routes of Unify: thin wrappers over `emulator.flows.unify`."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from emulator.flows.unify import BIND_REQUEST, PRODUCT, STATUS_REQUEST, UNIFY_REQUEST
+from emulator.http.api import Call, Operation, persona_of_flow, prove_api
+from emulator.scenarios.model import Persona
+
+TAG = "Unify"
+SUCCESS = {"type": "string", "enum": ["true", "false", "pending", "possession_required"]}
+STATUS_REPLY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["success", "phoneNumber"],
+    "properties": {
+        "success": SUCCESS,
+        "phoneNumber": {"type": "string"},
+        "proveId": {"type": "string", "format": "uuid"},
+        "deviceId": {"type": "string", "format": "uuid", "description": "Only with a Prove Key (mobile)."},
+        "clientRequestId": {"type": "string"},
+    },
+}
+
+
+def _op(path: str, summary: str, request, response: dict) -> Operation:
+    return Operation(method="POST", path=path, summary=summary, tag=TAG, request=request, response=response,
+                     errors=(400, 401, 403, 500), security="bearer")
+
+
+UNIFY = _op(
+    "/v3/unify",
+    "Start a Unify flow.",
+    UNIFY_REQUEST,
+    {"type": "object", "additionalProperties": False, "required": ["correlationId", "success"],
+     "properties": {"correlationId": {"type": "string", "format": "uuid"},
+                    "authToken": {"type": "string", "description": "One-time use, for the Web SDK."},
+                    "success": {"const": "pending"}}},
+)
+UNIFY_STATUS = _op("/v3/unify-status", "Read a Unify flow's result.", STATUS_REQUEST, STATUS_REPLY)
+UNIFY_BIND = _op(
+    "/v3/unify-bind",
+    "After possession_required and the customer's own possession check: bind the Prove Key.",
+    BIND_REQUEST,
+    STATUS_REPLY,
+)
+
+
+def _persona_of_number(call: Call) -> Persona | None:
+    return call.emulator.resolve_persona(call.project.client_id, call.body["phoneNumber"], PRODUCT)
+
+
+ROUTES: list[tuple[Operation, BaseRoute]] = [
+    (UNIFY, prove_api(UNIFY, lambda call: call.emulator.unify.unify(call.project, call.body), _persona_of_number)),
+    (UNIFY_STATUS, prove_api(UNIFY_STATUS, lambda call: call.emulator.unify.status(call.project, call.body),
+                             persona_of_flow)),
+    (UNIFY_BIND, prove_api(UNIFY_BIND, lambda call: call.emulator.unify.bind(call.project, call.body), persona_of_flow)),
+]
