@@ -15,7 +15,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from emulator import __version__
 from emulator.projects import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ProjectsFileError, load_projects_file
@@ -43,8 +43,13 @@ def _port(text: str) -> int:
     return int(text)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + error
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="prove-emulator",
         description="An offline, local emulator of Prove Identity's sandbox.",
         epilog="Each option can also be set as PROVE_EMULATOR_<NAME>, e.g. PROVE_EMULATOR_PORT=0.",

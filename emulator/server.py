@@ -17,7 +17,9 @@ from emulator.service import Emulator
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket; port 0 picks a free one. OSError carries the reason (e.g. in use)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only for that protocol,
+    # and without it every reply on a kept-alive connection waits ~40 ms for Nagle's algorithm.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

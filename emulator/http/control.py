@@ -487,8 +487,8 @@ async def add_fault(request: Request) -> Response:
     if status is None and not latency:
         raise malformed("a fault needs 'status' or 'latencyMs' (or both)")
     project = body.get("project")
-    if project is not None:
-        _project_or_404(emulator, str(project))
+    if project is not None and (not isinstance(project, str) or emulator.projects.get(project) is None):
+        raise malformed(f"field 'project' must be the clientId of a project (got {project!r})")
     fault = Fault(endpoint=endpoint, status=status, latency_ms=int(latency or 0), times=int(times or 1))
     return json_response(emulator.faults.add(fault, project).as_json())
 

@@ -146,8 +146,10 @@ def _location(path: Iterable[Any]) -> str:
 
 
 def _explain(error: jsonschema.ValidationError) -> str:
-    if error.validator == "additionalProperties":
-        return error.message.replace("Additional properties are not allowed", "unknown key(s):")
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        known = ", ".join(error.schema.get("properties", {}))
+        return f"unknown key(s): {', '.join(unknown)} (known: {known})"
     if error.validator == "oneOf" and "phoneNumber" in str(error.schema):
         return "a persona needs exactly one of 'phoneNumber' or 'pattern'"
     if error.validator == "anyOf" and "latencyMs" in str(error.schema):

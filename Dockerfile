@@ -1,0 +1,27 @@
+# prove-emulator in a container:
+#   docker build -t prove-emulator .
+#   docker run --rm -p 7768:7768 prove-emulator
+# Browsers and phones must reach the emulator at the origin put into authTokens and SMS links: with
+# another host port or a proxy, set it, e.g. -e PROVE_EMULATOR_PUBLIC_URL=http://localhost:9000
+FROM python:3.11-slim
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY emulator ./emulator
+COPY scenarios ./scenarios
+RUN pip install --no-cache-dir --root-user-action=ignore . \
+    && useradd --create-home --uid 10001 emulator \
+    && rm -rf /app
+
+USER emulator
+WORKDIR /home/emulator
+ENV PROVE_EMULATOR_HOST=0.0.0.0 \
+    PROVE_EMULATOR_PORT=7768 \
+    PYTHONUNBUFFERED=1
+EXPOSE 7768
+
+# No curl in the image: the health check uses Python's standard library.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/__emulator/health' % os.environ.get('PROVE_EMULATOR_PORT', '7768'), timeout=2)"
+
+CMD ["prove-emulator"]
