@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -88,7 +89,7 @@ DEFAULT_PROJECT = Project(
 )
 
 
-def project_from_json(raw: Any, where: str) -> Project:
+def project_from_json(raw: Any, where: str, now: float = 0.0) -> Project:
     """Build a project from its file/control-plane form; `where` prefixes every error message."""
     if not isinstance(raw, dict):
         raise ProjectsFileError(f"{where}: must be an object")
@@ -121,7 +122,7 @@ def project_from_json(raw: Any, where: str) -> Project:
         raise ProjectsFileError(
             f"{where}.instantLinkStartReply: must be one of: {', '.join(INSTANT_LINK_START_REPLIES)}"
         )
-    webhook = webhook_from_json(raw["webhook"], f"{where}.webhook") if "webhook" in raw else None
+    webhook = webhook_from_json(raw["webhook"], f"{where}.webhook", configured_at=now) if "webhook" in raw else None
     return Project(
         client_id=raw["clientId"],
         client_secret=raw["clientSecret"],
@@ -134,16 +135,19 @@ def project_from_json(raw: Any, where: str) -> Project:
     )
 
 
-def webhook_from_json(raw: Any, where: str, configured_at: float = 0.0) -> WebhookSettings:
+def webhook_from_json(
+    raw: Any, where: str, configured_at: float = 0.0, previous: WebhookSettings | None = None
+) -> WebhookSettings:
+    """Webhook settings; changing an existing webhook keeps its secret (unless a new one is given)."""
     if not isinstance(raw, dict):
         raise ProjectsFileError(f"{where}: must be an object")
     unknown = sorted(set(raw) - {"url", "secret", "timeoutSeconds", "retrySchedule"})
     if unknown:
         raise ProjectsFileError(f"{where}: unknown key(s): {', '.join(unknown)}")
     url = raw.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ProjectsFileError(f"{where}.url: is required and must be an http:// or https:// URL")
-    secret = raw.get("secret") or new_webhook_secret()
+    if not isinstance(url, str) or not _is_http_url(url):
+        raise ProjectsFileError(f"{where}.url: is required and must be an http:// or https:// URL with a host")
+    secret = raw.get("secret") or (previous.secret if previous else new_webhook_secret())
     if not isinstance(secret, str) or not secret.startswith("whsec_"):
         raise ProjectsFileError(f"{where}.secret: must be a string starting with 'whsec_'")
     timeout = raw.get("timeoutSeconds", WebhookSettings.timeout_seconds)
@@ -165,6 +169,15 @@ def webhook_from_json(raw: Any, where: str, configured_at: float = 0.0) -> Webho
         retry_schedule=tuple(float(s) for s in schedule),
         configured_at=configured_at,
     )
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
 
 
 def load_projects_file(path: Path) -> list[Project]:

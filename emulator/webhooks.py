@@ -15,8 +15,10 @@ ends monitoring of its identity: no further notifications until the number is en
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
+import ssl
 import time
 import uuid
 from collections import OrderedDict
@@ -122,9 +124,16 @@ class AttemptResult:
 Sender = Callable[[str, bytes, dict[str, str], float], Awaitable[AttemptResult]]
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Building a client's TLS context loads the CA bundle: ~20 ms of CPU on the event loop. Done per
+    # attempt, a burst of deliveries stalls every API reply, so one context serves them all.
+    return httpx.create_ssl_context()
+
+
 async def http_sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> AttemptResult:
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=_tls_context()) as client:
             reply = await client.post(url, content=body, headers=headers)
         return AttemptResult(status=reply.status_code)
     except httpx.TimeoutException:
@@ -189,7 +198,7 @@ class WebhookDispatcher:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight = 0
-        self._idle: asyncio.Event | None = None
+        self._waiters: set[asyncio.Event] = set()  # one per settle() call, set when an attempt ends
         self._semaphore: asyncio.Semaphore | None = None
         self._schedules: dict[str, tuple[str, list[Timer]]] = {}  # identity -> (project, scripted event timers)
         identities.listeners.append(self._enrolled)
@@ -277,6 +286,8 @@ class WebhookDispatcher:
 
     async def _attempt(self, delivery: Delivery) -> None:
         try:
+            if delivery.final:
+                return
             project = self.projects.get(delivery.project_id)
             webhook = project.webhook if project else None
             if webhook is None or not webhook.url:
@@ -292,10 +303,15 @@ class WebhookDispatcher:
             }
             if self._semaphore is None:
                 self._semaphore = asyncio.Semaphore(MAX_CONCURRENT_ATTEMPTS)
-            started = time.perf_counter()
             async with self._semaphore:
-                result = await self.sender(webhook.url, body, headers, webhook.timeout_seconds)
-            attempt.latency_ms = (time.perf_counter() - started) * 1000
+                started = time.perf_counter()  # the receiver's time, not the wait for a free slot
+                try:
+                    result = await self.sender(webhook.url, body, headers, webhook.timeout_seconds)
+                except Exception as error:  # e.g. a URL httpx cannot use (port 99999): still an attempt
+                    result = AttemptResult(status=None, error=f"{type(error).__name__}: {error}")
+                attempt.latency_ms = (time.perf_counter() - started) * 1000
+            if delivery.final:  # a reset dropped it meanwhile: no retry may reach the next test's receiver
+                return
             attempt.status, attempt.error = result.status, result.error
             if attempt.status is not None and not attempt.succeeded and not attempt.error:
                 attempt.error = f"HTTP {attempt.status}"
@@ -310,19 +326,24 @@ class WebhookDispatcher:
                 delivery.next_attempt_at = None
         finally:
             self._in_flight -= 1
-            if self._in_flight == 0 and self._idle is not None:
-                self._idle.set()
+            for waiter in self._waiters:
+                waiter.set()
 
-    async def settle(self, timeout: float) -> None:
-        """Wait (real time) until no attempt is in flight, or `timeout` passes."""
+    async def settle(self, timeout: float, delivery: Delivery | None = None) -> None:
+        """Wait (real time) until no attempt is in flight (only `delivery`'s, if given), or `timeout`
+        passes. Each caller waits on its own event, so concurrent callers all wake up."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._in_flight and loop.time() < deadline:
-            self._idle = asyncio.Event()
+        busy = (lambda: delivery.status == "sending") if delivery else (lambda: self._in_flight > 0)
+        while busy() and loop.time() < deadline:
+            waiter = asyncio.Event()
+            self._waiters.add(waiter)
             try:
-                await asyncio.wait_for(self._idle.wait(), deadline - loop.time())
+                await asyncio.wait_for(waiter.wait(), deadline - loop.time())
             except asyncio.TimeoutError:
                 break
+            finally:
+                self._waiters.discard(waiter)
 
     # -- reading and resetting -----------------------------------------------------------------------
 

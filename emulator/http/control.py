@@ -436,7 +436,7 @@ async def put_project(request: Request) -> Response:
     if body.get("clientId", client_id) != client_id:
         raise malformed("field 'clientId' must match the clientId in the path")
     try:
-        project = project_from_json({**body, "clientId": client_id}, "project")
+        project = project_from_json({**body, "clientId": client_id}, "project", now=emulator.clock.now())
     except ProjectsFileError as error:
         raise malformed(str(error)) from None
     emulator.projects.put(project)

@@ -62,8 +62,8 @@ def _op(method: str, path: str, summary: str, response: dict[str, Any], **extra:
 
 PUT_WEBHOOK = _op(
     "PUT", "/projects/{clientId}/webhook",
-    "Configure the project's webhook (a whsec_ secret is generated when none is given). Only identities "
-    "enrolled from now on get events.",
+    "Configure the project's webhook (a whsec_ secret is generated when none is given; changing an existing "
+    "webhook keeps its secret). Only identities enrolled after the webhook was first configured get events.",
     WEBHOOK, params=(CLIENT_ID,),
     request_schema={"type": "object", "required": ["url"], "properties": WEBHOOK["properties"]},
 )
@@ -120,8 +120,11 @@ def _webhook_of(request: Request):
 async def put_webhook(request: Request) -> Response:
     emulator, project = _project(request)
     body = await read_json(request, require_content_type=False)
+    previous = project.webhook
+    # Changing an existing webhook keeps its secret and its "configured since" instant.
+    since = previous.configured_at if previous else emulator.clock.now()
     try:
-        webhook = webhook_from_json(body, "webhook", configured_at=emulator.clock.now())
+        webhook = webhook_from_json(body, "webhook", configured_at=since, previous=previous)
     except ProjectsFileError as error:
         raise malformed(str(error)) from None
     return json_response(emulator.projects.with_webhook(project.client_id, webhook).webhook.as_json())
@@ -142,7 +145,8 @@ async def send_test_webhook(request: Request) -> Response:
     emulator, project = _webhook_of(request)
     delivery = emulator.webhooks.send_test(project.client_id)
     emulator.clock.fire_due()  # the first attempt is due now
-    await emulator.webhooks.settle(project.webhook.timeout_seconds + 1)
+    # Its own first attempt only: other deliveries in flight (e.g. to a slow receiver) do not count.
+    await emulator.webhooks.settle(project.webhook.timeout_seconds + 1, delivery)
     return json_response(delivery.as_json())
 
 
