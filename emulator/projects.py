@@ -174,10 +174,10 @@ def webhook_from_json(
 def _is_http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
-        parts.port  # raises ValueError for a port out of range
+        port_ok = parts.port is None or parts.port > 0  # .port raises ValueError when out of range
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port_ok and " " not in url
 
 
 def load_projects_file(path: Path) -> list[Project]:

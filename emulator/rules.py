@@ -9,7 +9,7 @@ the published spec and the enforced rules cannot drift apart.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Union
 
 from emulator.errors import malformed

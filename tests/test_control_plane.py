@@ -178,7 +178,7 @@ def test_journal_is_bounded(prove_emulator_server):
     from emulator.journal import JOURNAL_CAPACITY, Journal
 
     journal = Journal()
-    for number in range(JOURNAL_CAPACITY + 50):
+    for _ in range(JOURNAL_CAPACITY + 50):
         journal.record(at=0.0, method="POST", path="/v3/verify", status=200, duration_ms=1.0, project_id="p",
                        correlation_id="", request_body="x" * 10_000, response_body="")
     entries = journal.entries(limit=10_000)
