@@ -33,7 +33,7 @@ _BATCH_ITEM = Obj("item", _ITEM_FIELDS)
 def _has_items(body: dict[str, Any]) -> str | None:
     if "items" in body or "identities" in body:
         return None
-    return "field 'items' is required"
+    return "field 'items' (or its alias 'identities') is required"
 
 
 BATCH_REQUEST = Obj(

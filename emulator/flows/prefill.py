@@ -6,7 +6,8 @@ straight to complete). Each reply's `next` map lists the only step allowed after
 OTP, desktop: Instant Link). Validate succeeds when possession did: short-term test users (Milo Pinson,
 Martina Goodram) settle it without a client SDK, the others need the SDK to have run.
 Decisions where Prove is silent: a failed validate, challenge or complete ends the flow (next done);
-the challenge `individual` gives dob as YYYY-MM-DD so it can be sent back to complete unchanged.
+the challenge `individual` gives dob as YYYY-MM-DD so it can be sent back to complete unchanged;
+challenge checks only dob/ssn, and a persona's `dataCheck: failed` fails complete.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from emulator.rules import (
     Obj,
     Text,
 )
-from emulator.scenarios.model import DEFAULT_PERSONA, Identity, Persona
+from emulator.scenarios.model import DEFAULT_PERSONA, Identity
 
 if TYPE_CHECKING:
     from emulator.service import Emulator
@@ -212,13 +213,10 @@ class PreFill:
         if not dob and not ssn:
             raise malformed("field 'dob' or 'ssn' is required: neither was given at /v3/start")
         flow.dob, flow.ssn = dob, ssn
-        persona = flow.persona
-        identity = persona.identity
-        success = (
-            persona.data_check == "success"
-            and dob_matches(dob, identity.dob)
-            and ssn_matches(ssn, identity.ssn)
-        )
+        identity = flow.persona.identity
+        # Only dob/ssn decide here: the persona's dataCheck is the identity check of /v3/complete
+        # (scenario "failed identity check at complete"), so its data can still be pre-filled.
+        success = dob_matches(dob, identity.dob) and ssn_matches(ssn, identity.ssn)
         flow.allowed_next = next_map("complete") if success else DONE
         flow.outcome = "challenged" if success else "failed"
         flow.record(self.emulator.clock.now(), "challenge", success=success)
@@ -231,7 +229,7 @@ class PreFill:
         flow = self._flow(project, request, "complete")
         given = request["individual"]
         identity = flow.persona.identity
-        checks = _identity_checks(given, identity)
+        checks = _identity_checks(given, identity, flow.persona.check_name)
         success = flow.persona.data_check == "success" and all(
             checks[key] for key in ("firstName", "lastName", "dob", "ssn")
         )
@@ -253,8 +251,11 @@ class PreFill:
         return flow
 
 
-def _identity_checks(given: dict[str, Any], identity: Identity) -> dict[str, bool]:
-    """Field-by-field comparison with the persona; only the first address and email count."""
+def _identity_checks(given: dict[str, Any], identity: Identity, check_names: bool) -> dict[str, bool]:
+    """Field-by-field comparison with the persona; only the first address and email count.
+
+    A persona with `checkName: false` (the emulator's outcome numbers) accepts any name.
+    """
     address = (given.get("addresses") or [{}])[0]
     known_address = identity.addresses[0] if identity.addresses else None
     email = (given.get("emailAddresses") or [""])[0]
@@ -263,8 +264,8 @@ def _identity_checks(given: dict[str, Any], identity: Identity) -> dict[str, boo
         return known_address is not None and name_matches(address.get(name, ""), known) and bool(address.get(name))
 
     return {
-        "firstName": name_matches(given.get("firstName", ""), identity.first_name),
-        "lastName": name_matches(given.get("lastName", ""), identity.last_name),
+        "firstName": not check_names or name_matches(given.get("firstName", ""), identity.first_name),
+        "lastName": not check_names or name_matches(given.get("lastName", ""), identity.last_name),
         "dob": dob_matches(given.get("dob", ""), identity.dob),
         "ssn": ssn_matches(given.get("ssn", ""), identity.ssn),
         "street": address_field("address", known_address.address if known_address else ""),

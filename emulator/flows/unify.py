@@ -9,7 +9,8 @@
 - possessionType none (customer-supplied possession): unify-status answers possession_required
   until the customer's own check is reported with unify-bind, which binds the Prove Key.
 - Persona modes: short-term (always passes, no Prove Key created), prove-key (the default),
-  fail (unify-status answers false once possession is done).
+  customer-possession (possessionType none always needs unify-bind, even with a bound Prove Key:
+  "force bind"), fail (unify-status answers false once possession is done).
 - rebind=true replaces the number's existing Prove Key on success.
 """
 
@@ -19,10 +20,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from emulator.errors import invalid_correlation_id, step_out_of_order
+from emulator.errors import invalid_correlation_id, malformed, step_out_of_order
 from emulator.flows.base import Flow
 from emulator.flows.possession import Method, Status
 from emulator.flows.steps import require_product
+from emulator.phone import normalize
 from emulator.projects import Project
 from emulator.rules import EMAIL_ADDRESS, FINAL_TARGET_URL, PHONE_NUMBER, Flag, Obj, Text
 from emulator.scenarios.model import UnifyMode
@@ -95,16 +97,16 @@ class UnifyFlow(Flow):
 
 @dataclass
 class ProveKeys:
-    """Prove Keys bound per project and number."""
+    """Prove Keys bound per project and number (normalized: +1 2001004014 is 2001004014)."""
 
     _keys: dict[tuple[str, str], ProveKey] = field(default_factory=dict)
 
     def get(self, project_id: str, phone_number: str) -> ProveKey | None:
-        return self._keys.get((project_id, phone_number))
+        return self._keys.get((project_id, normalize(phone_number)))
 
     def bind(self, project_id: str, phone_number: str) -> ProveKey:
         key = ProveKey(prove_id=str(uuid.uuid4()), device_id=str(uuid.uuid4()))
-        self._keys[(project_id, phone_number)] = key
+        self._keys[(project_id, normalize(phone_number))] = key
         return key
 
     def reset(self, project_id: str | None = None) -> None:
@@ -162,8 +164,12 @@ class Unify:
                 "step not allowed: /v3/unify-bind is only allowed once, after /v3/unify-status "
                 "answered possession_required"
             )
+        if normalize(request["phoneNumber"]) != normalize(flow.phone_number):
+            raise malformed(
+                f"field 'phoneNumber' must be the flow's number ({flow.phone_number}): the one the customer's "
+                "own possession check verified"
+            )
         flow.bound = True
-        flow.phone_number = request["phoneNumber"]
         flow.key = self.keys.bind(project.client_id, flow.phone_number)
         flow.result = "true"
         flow.record(self.emulator.clock.now(), "unify-bind", proveId=flow.key.prove_id)
@@ -185,7 +191,7 @@ class Unify:
             flow.key = ProveKey(prove_id=str(uuid.uuid4()), device_id="")
         else:
             existing = self.keys.get(flow.project_id, flow.phone_number)
-            if existing is not None and not flow.rebind:
+            if existing is not None and not flow.rebind and mode is not UnifyMode.CUSTOMER_POSSESSION:
                 flow.key, flow.result = existing, "true"
             else:
                 flow.result = "possession_required"
