@@ -20,6 +20,7 @@ from typing import NoReturn, Sequence
 from emulator import __version__
 from emulator.projects import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ProjectsFileError, load_projects_file
 from emulator.scenarios.loader import ScenarioError, default_pack_dir, load_catalogue
+from emulator.http.app import create_app
 from emulator.server import bind, local_origin, normalize_origin, serve, uvicorn_server
 from emulator.service import Emulator
 
@@ -134,7 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as error:
         raise StartupError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     emulator.public_origin = public_origin or local_origin(sock)
-    server = uvicorn_server(emulator, cors_origins, log_level)
+    server = uvicorn_server(create_app(emulator, cors_origins), log_level)
 
     def ready() -> None:
         where = local_origin(sock)

@@ -9,6 +9,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from emulator.http.app import create_app
 from emulator.service import Emulator
@@ -55,9 +56,9 @@ def local_origin(sock: socket.socket) -> str:
     return normalize_origin(f"http://{f'[{host}]' if ':' in host else host}:{port}")
 
 
-def uvicorn_server(emulator: Emulator, cors_origins: tuple[str, ...], log_level: str) -> uvicorn.Server:
+def uvicorn_server(app: ASGIApp, log_level: str) -> uvicorn.Server:
     config = uvicorn.Config(
-        create_app(emulator, cors_origins),
+        app,
         log_level=log_level,
         access_log=log_level == "debug",
         lifespan="on",
@@ -82,28 +83,35 @@ async def serve(server: uvicorn.Server, sock: socket.socket, on_ready: Callable[
         task.cancel()
 
 
-class BackgroundServer:
-    """The emulator on a free loopback port, on its own thread and event loop (for tests)."""
+class ThreadedServer:
+    """An ASGI app on a free loopback port, on its own thread and event loop (for tests)."""
 
-    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", cors_origins: tuple[str, ...] = ("*",)) -> None:
-        self.emulator = emulator
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1") -> None:
         self.sock = bind(host, 0)
         self.base_url = local_origin(self.sock)
-        emulator.public_origin = self.base_url
-        self.server = uvicorn_server(emulator, cors_origins, "warning")
+        self.server = uvicorn_server(app, "warning")
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="prove-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="asgi-server", daemon=True)
 
     def _run(self) -> None:
         asyncio.run(serve(self.server, self.sock, self._ready.set))
 
-    def start(self, timeout: float = 10.0) -> "BackgroundServer":
+    def start(self, timeout: float = 10.0) -> "ThreadedServer":
         self._thread.start()
         if not self._ready.wait(timeout):
-            raise RuntimeError("the emulator did not start within %.0f s" % timeout)
+            raise RuntimeError("the server did not start within %.0f s" % timeout)
         return self
 
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=10)
         self.sock.close()
+
+
+class BackgroundServer(ThreadedServer):
+    """The emulator on a free loopback port; its public origin is that port."""
+
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", cors_origins: tuple[str, ...] = ("*",)) -> None:
+        super().__init__(create_app(emulator, cors_origins), host)
+        self.emulator = emulator
+        emulator.public_origin = self.base_url

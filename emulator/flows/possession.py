@@ -17,7 +17,6 @@ Policy (CONTRACT.md "Possession"):
 from __future__ import annotations
 
 import secrets
-import uuid
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable
@@ -114,6 +113,7 @@ class Possession:
     expired: bool = False
     sends: int = 0
     _used_codes: set[str] = field(default_factory=set)
+    _sent_links: list[str] = field(default_factory=list)  # replaced ones too: they answer "replaced"
     _timer: Timer | None = None
 
     @property
@@ -270,8 +270,11 @@ class PossessionService:
         assert possession is not None
         if not possession.device_is_mobile:
             return flow.final_target_url
-        # Same-device Instant Link: the landing page calls finishInstantLink(location.href).
-        asc = "true" if possession.status is Status.SUCCEEDED else "false"
+        # Same-device Instant Link: the landing page calls finishInstantLink(location.href). asc=true
+        # makes the SDK call AuthFinishStep, so a failure takes the soft path like every other
+        # (the app's backend reads it from the status call); asc=false makes it reject (hard).
+        hard_failure = possession.status is Status.FAILED and flow.persona.terminal_reply is TerminalReply.HARD
+        asc = "false" if hard_failure else "true"
         scheme, netloc, path, query, fragment = urlsplit(flow.final_target_url)
         params = parse_qsl(query, keep_blank_values=True) + [("authId", flow.auth_id), ("asc", asc)]
         return urlunsplit((scheme, netloc, path, urlencode(params), fragment))
@@ -352,8 +355,6 @@ class PossessionService:
             return False
         if possession._timer is not None:
             possession._timer.cancel()
-        if possession.link_id:
-            self.links.pop(possession.link_id, None)
         possession.sends += 1
         possession.wrong_entries = 0
         possession.sent_at = now
@@ -366,6 +367,7 @@ class PossessionService:
             lifetime = OTP_LIFETIME
         else:
             possession.link_id = secrets.token_urlsafe(18)
+            possession._sent_links.append(possession.link_id)
             self.links[possession.link_id] = flow
             link = f"{self.public_origin()}/__emulator/link/{possession.link_id}"
             body, _ = _fill_otp_template(template or DEFAULT_INSTANT_LINK_SMS)
@@ -427,13 +429,14 @@ class PossessionService:
             flow.on_concluded(flow, now)
 
     def forget(self, flow: Flow) -> None:
-        """The flow expired: drop its link and timer."""
+        """The flow expired: drop its links and timer."""
         possession = flow.possession
         if possession is None:
             return
         if possession._timer is not None:
             possession._timer.cancel()
-        self.links.pop(possession.link_id, None)
+        for link_id in possession._sent_links:
+            self.links.pop(link_id, None)
 
 
 _PLACEHOLDER = "\x00code\x00"

@@ -1,0 +1,1 @@
+"""Example integrations that run against the emulator instead of Prove's sandbox."""
