@@ -293,7 +293,8 @@ class PossessionService:
     def _expect(self, flow: Flow, method: Method) -> Possession | ClientReply:
         possession = flow.possession
         if possession is None:
-            return refused("this flow has no possession check (possessionType none)")
+            # possessionType none, or a Unify flow whose bound Prove Key already settled possession
+            return refused("this flow needs no possession check from the client")
         if possession.method is not method:
             return refused(f"this flow's possession check is {possession.method.value}, not {method.value}")
         return possession

@@ -27,7 +27,7 @@ function required(name) {
  * every request it sends, the hook's token calls included, as {method, path, status, authorization,
  * contentType, form}. Recorded with the SDK's public HTTPClient hooks.
  */
-export function newSdk(serverURL = BASE_URL) {
+export function newSdk(serverURL = BASE_URL, { clientID = CLIENT_ID, clientSecret = CLIENT_SECRET } = {}) {
   const wire = [];
   const pending = new WeakMap();
   const httpClient = new HTTPClient()
@@ -43,7 +43,7 @@ export function newSdk(serverURL = BASE_URL) {
       wire.push({ ...pending.get(request), status: response.status });
     });
   const sdk = new Proveapi({ serverURL, httpClient,
-    security: { clientID: CLIENT_ID, clientSecret: CLIENT_SECRET } });
+    security: { clientID, clientSecret } });
   return { sdk, wire };
 }
 
@@ -64,6 +64,8 @@ export const emulator = {
   reset: () => control("POST", "/reset", {}),
   freeze: () => control("POST", "/clock", { freeze: true }),
   advance: (seconds) => control("POST", "/clock", { advance: seconds }),
+  /** Create (or replace) a project, e.g. one narrowed to a product. */
+  putProject: (clientId, settings) => control("PUT", `/projects/${clientId}`, settings),
   /** Make the emulator answer the next `times` calls of an endpoint with an HTTP error. */
   fault: (endpoint, status, times = 1) => control("POST", "/faults", { endpoint, status, times }),
   /** The request journal (what the emulator answered), oldest first, as "METHOD /path STATUS". */
