@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from emulator.errors import ProveError
 from emulator.scenarios.model import Fault, Persona
 
-FLOW_ENDPOINTS = (
+# Endpoints a persona's faults may name: the ones whose calls belong to a flow (and so to a persona).
+PERSONA_FAULT_ENDPOINTS = (
     "/v3/verify",
     "/v3/verify-status",
     "/v3/start",
@@ -28,12 +29,10 @@ FLOW_ENDPOINTS = (
     "/v1/client/mobile/instantlink/start",
     "/v1/client/mobile/instantlink/error",
 )
-# Endpoints a persona's faults may name: the ones whose calls belong to a flow.
-FAULTABLE_ENDPOINTS = FLOW_ENDPOINTS
 # The control plane may also fault calls that belong to no flow.
-RUNTIME_FAULTABLE_ENDPOINTS = (
+RUNTIME_FAULT_ENDPOINTS = (
     "/token",
-    *FLOW_ENDPOINTS,
+    *PERSONA_FAULT_ENDPOINTS,
     "/v3/identity",
     "/v3/identity/batch",
     "/v3/identity/{identityId}",

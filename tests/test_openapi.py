@@ -5,7 +5,7 @@ from __future__ import annotations
 import jsonschema
 from starlette.routing import Route, WebSocketRoute
 
-from emulator.faults import FAULTABLE_ENDPOINTS, RUNTIME_FAULTABLE_ENDPOINTS
+from emulator.faults import PERSONA_FAULT_ENDPOINTS, RUNTIME_FAULT_ENDPOINTS
 from emulator.http.app import all_routes, create_app
 from emulator.rules import json_schema
 from emulator.service import Emulator
@@ -36,8 +36,8 @@ def test_request_schemas_are_valid_json_schema():
 
 def test_faultable_endpoints_are_real_routes():
     paths = {op.path for op, _ in all_routes()}
-    assert set(FAULTABLE_ENDPOINTS) <= paths
-    assert set(RUNTIME_FAULTABLE_ENDPOINTS) <= paths
+    assert set(PERSONA_FAULT_ENDPOINTS) <= paths
+    assert set(RUNTIME_FAULT_ENDPOINTS) <= paths
 
 
 def test_unknown_routes_and_methods_use_the_envelope(emu):

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 from emulator import __version__
 from emulator.clock import parse_rfc3339, rfc3339
 from emulator.errors import ProveError, invalid_correlation_id, malformed
-from emulator.faults import RUNTIME_FAULTABLE_ENDPOINTS
+from emulator.faults import RUNTIME_FAULT_ENDPOINTS
 from emulator.http.api import Operation, Param, control_api, emulator_of, json_response, read_json
 from emulator.projects import ProjectsFileError, project_from_json
 from emulator.scenarios.loader import ScenarioError, schema as scenario_schema
@@ -455,7 +455,7 @@ ADD_FAULT = _op(
         "type": "object",
         "required": ["endpoint"],
         "properties": {
-            "endpoint": {"enum": list(RUNTIME_FAULTABLE_ENDPOINTS)},
+            "endpoint": {"enum": list(RUNTIME_FAULT_ENDPOINTS)},
             "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "latencyMs": {"type": "integer", "minimum": 0, "maximum": 60000},
             "times": {"type": "integer", "minimum": 1},
@@ -477,8 +477,8 @@ async def add_fault(request: Request) -> Response:
     if unknown:
         raise malformed(f"unknown field(s): {', '.join(unknown)}")
     endpoint = body.get("endpoint")
-    if endpoint not in RUNTIME_FAULTABLE_ENDPOINTS:
-        raise malformed(f"field 'endpoint' must be one of: {', '.join(RUNTIME_FAULTABLE_ENDPOINTS)}")
+    if endpoint not in RUNTIME_FAULT_ENDPOINTS:
+        raise malformed(f"field 'endpoint' must be one of: {', '.join(RUNTIME_FAULT_ENDPOINTS)}")
     status = body.get("status")
     if status is not None and (not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599):
         raise malformed("field 'status' must be an HTTP status from 400 to 599")

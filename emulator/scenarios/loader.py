@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import jsonschema
 import yaml
 
-from emulator.faults import FAULTABLE_ENDPOINTS
+from emulator.faults import PERSONA_FAULT_ENDPOINTS
 from emulator.phone import normalize
 from emulator.scenarios.model import (
     Address,
@@ -117,10 +117,10 @@ def read_file(path: Path) -> tuple[str, list[Persona]]:
                 problems.append(f"{where}.pattern: not a valid regular expression: {error}")
                 continue
         for fault_index, fault in enumerate(raw.get("faults", [])):
-            if fault["endpoint"] not in FAULTABLE_ENDPOINTS:
+            if fault["endpoint"] not in PERSONA_FAULT_ENDPOINTS:
                 problems.append(
                     f"{where}.faults[{fault_index}].endpoint: '{fault['endpoint']}' is not an endpoint "
-                    f"of the emulator (one of: {', '.join(FAULTABLE_ENDPOINTS)})"
+                    f"of the emulator (one of: {', '.join(PERSONA_FAULT_ENDPOINTS)})"
                 )
         if "phoneNumber" in raw:
             digits = normalize(raw["phoneNumber"])
