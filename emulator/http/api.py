@@ -63,6 +63,12 @@ class Operation:
     other_responses: dict[str, Any] = field(default_factory=dict)  # e.g. redirects, HTML
 
 
+def flow_operation(path: str, summary: str, tag: str, request: Obj, response: dict[str, Any]) -> Operation:
+    """A POST of Prove's flow API: JSON rules in, a JSON reply out, the access token required."""
+    return Operation(method="POST", path=path, summary=summary, tag=tag, request=request, response=response,
+                     errors=(400, 401, 403, 500), security="bearer")
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 

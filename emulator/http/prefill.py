@@ -12,7 +12,8 @@ from emulator.flows.prefill import (
     PROVE_IDENTITY,
     START_REQUEST,
 )
-from emulator.http.api import Call, Operation, persona_of_flow, prove_api
+from emulator.http.api import Call, Operation, flow_operation, persona_of_flow, prove_api
+from emulator.rules import Obj
 from emulator.scenarios.model import Persona
 
 TAG = "Pre-Fill and Prove Identity"
@@ -55,9 +56,8 @@ IDV = {
 }
 
 
-def _op(path: str, summary: str, request, response: dict) -> Operation:
-    return Operation(method="POST", path=path, summary=summary, tag=TAG, request=request, response=response,
-                     errors=(400, 401, 403, 500), security="bearer")
+def _op(path: str, summary: str, request: Obj, response: dict) -> Operation:
+    return flow_operation(path, summary, TAG, request, response)
 
 
 START = _op(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from emulator.flows.unify import BIND_REQUEST, PRODUCT, STATUS_REQUEST, UNIFY_REQUEST
-from emulator.http.api import Call, Operation, persona_of_flow, prove_api
+from emulator.http.api import Call, Operation, flow_operation, persona_of_flow, prove_api
+from emulator.rules import Obj
 from emulator.scenarios.model import Persona
 
 TAG = "Unify"
@@ -24,9 +25,8 @@ STATUS_REPLY = {
 }
 
 
-def _op(path: str, summary: str, request, response: dict) -> Operation:
-    return Operation(method="POST", path=path, summary=summary, tag=TAG, request=request, response=response,
-                     errors=(400, 401, 403, 500), security="bearer")
+def _op(path: str, summary: str, request: Obj, response: dict) -> Operation:
+    return flow_operation(path, summary, TAG, request, response)
 
 
 UNIFY = _op(

@@ -5,19 +5,18 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from emulator.flows.verified_users import PRODUCT, VERIFY_REQUEST, VERIFY_STATUS_REQUEST
-from emulator.http.api import Call, Operation, persona_of_flow, prove_api
+from emulator.http.api import Call, Operation, flow_operation, persona_of_flow, prove_api
 from emulator.scenarios.model import Persona
 
 RESULT = {"type": "string", "enum": ["pending", "success", "failed", "not_applicable"]}
 SUCCESS = {"type": "string", "enum": ["true", "false", "pending"]}
 
-VERIFY = Operation(
-    method="POST",
-    path="/v3/verify",
-    summary="Start a Verified Users flow (possession-based shape).",
-    tag="Verified Users",
-    request=VERIFY_REQUEST,
-    response={
+VERIFY = flow_operation(
+    "/v3/verify",
+    "Start a Verified Users flow (possession-based shape).",
+    "Verified Users",
+    VERIFY_REQUEST,
+    {
         "type": "object",
         "additionalProperties": False,
         "required": ["correlationId", "success", "possessionResult", "verifyResult"],
@@ -29,17 +28,14 @@ VERIFY = Operation(
             "verifyResult": {"type": "string", "enum": ["pending", "success", "failed"]},
         },
     },
-    errors=(400, 401, 403, 500),
-    security="bearer",
 )
 
-VERIFY_STATUS = Operation(
-    method="POST",
-    path="/v3/verify-status",
-    summary="Read a Verified Users flow's results.",
-    tag="Verified Users",
-    request=VERIFY_STATUS_REQUEST,
-    response={
+VERIFY_STATUS = flow_operation(
+    "/v3/verify-status",
+    "Read a Verified Users flow's results.",
+    "Verified Users",
+    VERIFY_STATUS_REQUEST,
+    {
         "type": "object",
         "additionalProperties": False,
         "required": ["success", "possessionResult", "verifyResult"],
@@ -50,8 +46,6 @@ VERIFY_STATUS = Operation(
             "identityId": {"type": "string", "format": "uuid"},
         },
     },
-    errors=(400, 401, 500),
-    security="bearer",
 )
 
 
