@@ -122,11 +122,13 @@ def project_from_json(raw: Any, where: str, now: float = 0.0) -> Project:
         raise ProjectsFileError(
             f"{where}.instantLinkStartReply: must be one of: {', '.join(INSTANT_LINK_START_REPLIES)}"
         )
+    if not isinstance(raw.get("name", ""), str):
+        raise ProjectsFileError(f"{where}.name: must be a string")
     webhook = webhook_from_json(raw["webhook"], f"{where}.webhook", configured_at=now) if "webhook" in raw else None
     return Project(
         client_id=raw["clientId"],
         client_secret=raw["clientSecret"],
-        name=str(raw.get("name", "")),
+        name=raw.get("name", ""),
         products=frozenset(products),
         unknown_numbers=unknown_numbers,
         scenario_sets=tuple(scenario_sets),

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from starlette.testclient import TestClient
+from starlette.exceptions import StarletteDeprecationWarning
+
+with warnings.catch_warnings():  # starlette's notice about httpx2 is not ours to act on
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
 
 from emulator.clock import rfc3339
 from emulator.errors import ProveError
@@ -46,9 +50,7 @@ def catalogue() -> Any:
 
 
 def new_test_client(emulator: Emulator) -> TestClient:
-    with warnings.catch_warnings():  # starlette's notice about httpx2 is not ours to act on
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return TestClient(create_app(emulator))
+    return TestClient(create_app(emulator))
 
 
 @functools.cache

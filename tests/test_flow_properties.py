@@ -77,8 +77,6 @@ NEW_NUMBERS = (*NUMBERS, "3035550000", "12345")
 # What the customer does in the app. For OTP the SDK sends the same {} to start and to resend.
 OTP_ACTIONS = ("start", "resend", "right code", "wrong code", "old code", "new number")
 INSTANT_LINK_ACTIONS = ("start", "resend", "click", "click an old link", "new number")
-
-
 DEVICE_STEPS = ("mobile/otp/start", "mobile/otp/finish", "mobile/instantlink/start")
 
 
@@ -178,7 +176,7 @@ def assert_final_reply(body: dict[str, Any], flow: FlowModel) -> None:
 
 
 class FlowMachine(RuleBasedStateMachine):
-    driver_class: type[ServiceDriver] | type[HttpDriver] = ServiceDriver
+    driver_class: type[ServiceDriver | HttpDriver] = ServiceDriver
     flows = Bundle("flows")  # every flow ever started, expired ones too
 
     def __init__(self) -> None:
@@ -262,10 +260,9 @@ class FlowMachine(RuleBasedStateMachine):
 
     # -- the customer at the Web SDK ----------------------------------------------------------------
     #
-    # One rule runs a short session on one flow (what a customer does in one sitting), so runs
+    # One rule runs a short session on one live flow (what a customer does in one sitting), so runs
     # reach the limits (re-entries, resends, number changes) while rules still interleave flows.
-
-    # Sessions go to live flows (expired ones are covered by the wrong-channel and status rules).
+    # Expired flows are covered by the wrong-channel, error-report and status rules.
 
     @precondition(has_live_otp_flows)
     @rule(data=st.data(), actions=st.lists(session_steps(OTP_ACTIONS), min_size=1, max_size=6),

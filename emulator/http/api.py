@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+import jsonschema
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -69,8 +70,16 @@ def flow_operation(path: str, summary: str, tag: str, request: Obj, response: di
                      errors=(400, 401, 403, 500), security="bearer")
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON escaped to ASCII: a lone surrogate a client sent (valid JSON, not valid UTF-8) can be
+    echoed in a reply without breaking its encoding."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=headers)
+    return AsciiJSONResponse(body, status_code=status, headers=headers)
 
 
 def error_response(error: ProveError) -> JSONResponse:
@@ -140,6 +149,8 @@ async def read_json(request: Request, *, require_content_type: bool = True, opti
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise malformed(f"the request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise malformed("the request body is nested too deeply") from None
 
 
 # -- Prove's server API ----------------------------------------------------------------------------
@@ -244,6 +255,9 @@ def bearer(request: Request) -> str | None:
 
 
 def device_api(operation: Operation, handler: DeviceHandler) -> Route:
+    # The SDK always sends the documented types; anything else is refused before it can act.
+    body_rules = jsonschema.Draft202012Validator(operation.request_schema or {"type": "object"})
+
     async def endpoint(request: Request) -> Response:
         emulator = emulator_of(request)
         started = time.perf_counter()
@@ -256,6 +270,10 @@ def device_api(operation: Operation, handler: DeviceHandler) -> Route:
             raw_body = json.dumps(parsed)[:4096]
             if not isinstance(parsed, dict):
                 raise malformed("the request body must be a JSON object")
+            problem = next(iter(body_rules.iter_errors(parsed)), None)
+            if problem is not None:
+                where = ".".join(str(part) for part in problem.absolute_path) or "the request body"
+                raise malformed(f"field '{where}': {problem.message}")
             await apply_fault(emulator.faults.take(operation.path, flow.project_id, flow.persona))
             payload = handler(emulator, flow, parsed).as_json()
         except AuthTokenError as error:

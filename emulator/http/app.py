@@ -98,6 +98,7 @@ def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",)) -> Star
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # /v3/verify/ is an unknown route (404), not a redirect
     app.state.emulator = emulator
     return app
 

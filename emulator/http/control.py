@@ -482,8 +482,8 @@ async def add_fault(request: Request) -> Response:
     status = body.get("status")
     if status is not None and (not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599):
         raise malformed("field 'status' must be an HTTP status from 400 to 599")
-    latency = _number(body.get("latencyMs"), "latencyMs", 0, 60000, integer=True)
-    times = _number(body.get("times"), "times", 1, 10**6, integer=True)
+    latency = _json_int(body, "latencyMs", 0, 60000)
+    times = _json_int(body, "times", 1, 10**6)
     if status is None and not latency:
         raise malformed("a fault needs 'status' or 'latencyMs' (or both)")
     project = body.get("project")
@@ -506,6 +506,16 @@ async def _object_body(request: Request, required: bool = False) -> dict[str, An
     if not isinstance(body, dict):
         raise malformed("the request body must be a JSON object")
     return body
+
+
+def _json_int(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    """An integer field of a JSON body (a number written as a string is refused, as the spec says)."""
+    raw = body.get(name)
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+        raise malformed(f"field '{name}' must be an integer from {low} to {high}")
+    return raw
 
 
 def _number(raw: Any, name: str, low: float, high: float, integer: bool = False) -> float | None:
