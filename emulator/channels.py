@@ -52,7 +52,3 @@ class StatusChannels:
             return
         for queue in channel.listeners:
             queue.put_nowait(("", True))
-
-    def connected(self, auth_id: str) -> int:
-        channel = self._channels.get(auth_id)
-        return len(channel.listeners) if channel else 0

@@ -47,16 +47,9 @@ class Clock:
             return self._frozen_at
         return self._wall() + self._offset
 
-    def now_datetime(self) -> datetime:
-        return datetime.fromtimestamp(self.now(), tz=timezone.utc)
-
     @property
     def frozen(self) -> bool:
         return self._frozen_at is not None
-
-    def next_due(self) -> float | None:
-        self._drop_cancelled()
-        return self._timers[0].due if self._timers else None
 
     @property
     def pending_timers(self) -> int:

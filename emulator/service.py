@@ -43,7 +43,6 @@ class Emulator:
         catalogue: Catalogue | None = None,
     ) -> None:
         self.clock = clock or Clock()
-        self.started_at = self.clock.now()
         # The embedded default pack comes first; later directories override its numbers.
         self.scenario_dirs = [default_pack_dir(), *scenario_dirs]
         self.catalogue = catalogue if catalogue is not None else load_catalogue(self.scenario_dirs)
@@ -101,7 +100,6 @@ class Emulator:
             "created_at": now,
             "expires_at": now + FLOW_LIFETIME,
             "final_target_url": request.get("finalTargetUrl", ""),
-            "client_request_id": request.get("clientRequestId", ""),
             "client_customer_id": request.get("clientCustomerId", ""),
         }
 

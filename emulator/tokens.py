@@ -22,7 +22,6 @@ from emulator.clock import Clock
 from emulator.errors import unauthorized
 
 ACCESS_TOKEN_LIFETIME = 3600
-AUTH_TOKEN_LIFETIME = 15 * 60
 
 
 class _AtobSafeEncoder(json.JSONEncoder):

@@ -217,14 +217,14 @@ class WebhookDispatcher:
             delivery.status, delivery.reason = "suppressed", reason
         else:
             identity.monitoring_ended = True  # an event ends monitoring of its identity
-            self._schedule(delivery, webhook, delay=webhook.retry_schedule[0])  # type: ignore[union-attr]
+            self._schedule(delivery, delay=webhook.retry_schedule[0])  # type: ignore[union-attr]
         return delivery
 
     def send_test(self, project_id: str) -> Delivery:
         project = self.projects.get(project_id)
         assert project is not None and project.webhook is not None
         delivery = self._new_delivery(project_id, "", sample_events(self.clock.now()), project.webhook, test=True)
-        self._schedule(delivery, project.webhook, delay=0.0)
+        self._schedule(delivery, delay=0.0)
         return delivery
 
     def _suppression(self, identity: EnrolledIdentity, webhook: WebhookSettings | None) -> str:
@@ -269,7 +269,7 @@ class WebhookDispatcher:
         self._trim_log()
         return delivery
 
-    def _schedule(self, delivery: Delivery, webhook: WebhookSettings, delay: float) -> None:
+    def _schedule(self, delivery: Delivery, delay: float) -> None:
         delivery.status = "scheduled"
         delivery.next_attempt_at = self.clock.now() + delay
         delivery._timer = self.clock.call_at(delivery.next_attempt_at, lambda: self._start_attempt(delivery))
@@ -319,7 +319,7 @@ class WebhookDispatcher:
             if attempt.succeeded:
                 delivery.status, delivery.next_attempt_at = "delivered", None
             elif len(delivery.attempts) < len(webhook.retry_schedule):
-                self._schedule(delivery, webhook, delay=webhook.retry_schedule[len(delivery.attempts)])
+                self._schedule(delivery, delay=webhook.retry_schedule[len(delivery.attempts)])
             else:
                 delivery.status = "failed"
                 delivery.reason = f"all {len(delivery.attempts)} attempts failed"

@@ -35,7 +35,6 @@ class Flow:
     created_at: float
     expires_at: float
     final_target_url: str = ""
-    client_request_id: str = ""
     client_customer_id: str = ""
     possession: "Possession | None" = None
     auth_token: str = ""

@@ -105,7 +105,6 @@ class Possession:
     link_id: str = ""
     sent_at: float | None = None
     expires_at: float | None = None
-    concluded_at: float | None = None
     wrong_entries: int = 0
     resends: int = 0
     number_changes: int = 0
@@ -418,7 +417,6 @@ class PossessionService:
         now = self.clock.now()
         possession.status = Status.SUCCEEDED if success else Status.FAILED
         possession.reason = reason
-        possession.concluded_at = now
         if possession._timer is not None:
             possession._timer.cancel()
             possession._timer = None

@@ -78,7 +78,6 @@ class ProveKey:
 class UnifyFlow(Flow):
     possession_type: str = "none"
     rebind: bool = False
-    recognised: bool = False  # an existing Prove Key settled possession
     bound: bool = False  # unify-bind was called
     asked_for_possession: bool = False  # unify-status answered possession_required
     key: ProveKey | None = None
@@ -139,7 +138,6 @@ class Unify:
         method = Method.INSTANT_LINK if flow.possession_type == "desktop" else Method.OTP
         existing = self.keys.get(project.client_id, flow.phone_number)
         if flow.possession_type == "mobile" and existing is not None and not flow.rebind:
-            flow.recognised = True
             flow.key = existing
             flow.result = self._result_after_possession(flow)
             flow.record(now, "prove-key-recognised", proveId=existing.prove_id)

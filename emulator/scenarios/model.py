@@ -97,9 +97,6 @@ class Persona:
     scenario_set: str = "default"
     file: str = ""
 
-    def serves(self, product: str) -> bool:
-        return not self.products or product in self.products
-
     def name_matches(self, first_name: str, last_name: str) -> bool:
         if not self.check_name:
             return True
@@ -143,6 +140,3 @@ class Catalogue:
 
     def personas(self) -> list[Persona]:
         return [persona for scenario_set in self.sets.values() for persona in scenario_set.personas()]
-
-    def by_key(self, key: str) -> Persona | None:
-        return next((persona for persona in self.personas() if persona.key == key), None)
