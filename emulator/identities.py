@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 from emulator.clock import rfc3339
 from emulator.phone import normalize
 from emulator.scenarios.model import Persona
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """An identity attribute (`identityAttributes[]` of enrol or verify), served by discover/fetch."""
+
+    attribute_id: str
+    attribute_type: str
+    attribute_value: str
 
 
 @dataclass
@@ -20,13 +29,17 @@ class EnrolledIdentity:
     created_at: float
     client_customer_id: str = ""
     device_id: str = ""
+    client_human_id: str = ""
+    attributes: list[Attribute] = field(default_factory=list)
     active: bool = True
     monitoring_ended: bool = False  # a change event was sent: no more until enrolled again
 
     def as_json(self) -> dict[str, Any]:
-        """The Identity Manager record (reference §4.12)."""
+        """The Identity Manager record (reference §4.12). One id, under both of its names: SDKs up to
+        0.14.6 read identityId, later ones proveId, and every SDK ignores the key it does not know."""
         out: dict[str, Any] = {
             "identityId": self.identity_id,
+            "proveId": self.identity_id,
             "phoneNumber": self.phone_number,
             "active": self.active,
             "carrier": self.persona.identity.carrier,
@@ -40,6 +53,13 @@ class EnrolledIdentity:
         if self.device_id:
             out["deviceId"] = self.device_id
         return out
+
+    def add_attributes(self, attributes: Sequence[tuple[str, str]]) -> None:
+        known = {(a.attribute_type, a.attribute_value) for a in self.attributes}
+        for attribute_type, attribute_value in attributes:
+            if (attribute_type, attribute_value) not in known:
+                known.add((attribute_type, attribute_value))
+                self.attributes.append(Attribute(str(uuid.uuid4()), attribute_type, attribute_value))
 
 
 EnrolmentListener = Callable[[EnrolledIdentity], None]
@@ -58,12 +78,17 @@ class IdentityStore:
         at: float,
         client_customer_id: str = "",
         device_id: str = "",
+        client_human_id: str = "",
+        attributes: Sequence[tuple[str, str]] = (),
     ) -> EnrolledIdentity:
-        """Enrol a number in a project; an active, still monitored identity for it is reused."""
+        """Enrol a number in a project; an active, still monitored identity for it is reused (and
+        gains the attributes it did not have yet)."""
         existing = self.find_by_phone(project_id, phone_number)
         monitored = [identity for identity in existing if identity.active and not identity.monitoring_ended]
         if monitored:
-            return monitored[0]
+            identity = monitored[0]
+            identity.add_attributes(attributes)
+            return identity
         identity = EnrolledIdentity(
             identity_id=str(uuid.uuid4()),
             project_id=project_id,
@@ -72,7 +97,9 @@ class IdentityStore:
             created_at=at,
             client_customer_id=client_customer_id,
             device_id=device_id,
+            client_human_id=client_human_id,
         )
+        identity.add_attributes(attributes)
         self._by_id[identity.identity_id] = identity
         for listener in self.listeners:
             listener(identity)

@@ -1,31 +1,32 @@
-"""The emulated service: all state and rules, with no HTTP in sight (moto's backend, for Prove).
+"""The emulated service: composes the stores and the products, with no HTTP in sight (moto's backend).
 
-Route handlers parse requests and call into this object; tests can drive it directly.
+Route handlers parse requests and call into the products this object holds; tests can drive it
+directly. The rules live in the products (`emulator.flows.*`); this module only wires them.
 """
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from emulator.channels import StatusChannels
 from emulator.clock import Clock
-from emulator.errors import sandbox_user_access_denied, sandbox_user_not_found
 from emulator.faults import FaultBook
-from emulator.flows.base import FLOW_LIFETIME, Flow
+from emulator.flows.base import Flow
+from emulator.flows.identity_manager import IdentityManager
+from emulator.flows.kit import FlowKit
 from emulator.flows.possession import PossessionService
-from emulator.flows.store import FlowStore
 from emulator.flows.prefill import PreFill
+from emulator.flows.store import FlowStore
 from emulator.flows.unify import Unify
 from emulator.flows.verified_users import VerifiedUsers
 from emulator.identities import IdentityStore
-from emulator.identity_manager import IdentityManager
 from emulator.journal import Journal
 from emulator.outbox import Outbox
+from emulator.personas import Personas
 from emulator.projects import Project, ProjectRegistry
 from emulator.scenarios.loader import default_pack_dir, load_catalogue
-from emulator.scenarios.model import DEFAULT_PERSONA, Catalogue, Persona
+from emulator.scenarios.model import Catalogue
 from emulator.tokens import TokenIssuer
 from emulator.webhooks import WebhookDispatcher
 
@@ -45,8 +46,8 @@ class Emulator:
         self.clock = clock or Clock()
         # The embedded default pack comes first; later directories override its numbers.
         self.scenario_dirs = [default_pack_dir(), *scenario_dirs]
-        self.catalogue = catalogue if catalogue is not None else load_catalogue(self.scenario_dirs)
         self.projects = ProjectRegistry(declared=list(projects))
+        self.personas = Personas(self.projects, catalogue if catalogue is not None else load_catalogue(self.scenario_dirs))
         self.public_origin = public_origin
         self.tokens = TokenIssuer(self.clock)
         self.outbox = Outbox()
@@ -59,61 +60,27 @@ class Emulator:
             clock=self.clock,
             outbox=self.outbox,
             channels=self.channels,
-            resolve_persona=self.resolve_persona,
+            resolve_persona=self.personas.resolve,
             public_origin=lambda: self.public_origin,
         )
-        self.verified_users = VerifiedUsers(self)
-        self.prefill = PreFill(self)
-        self.unify = Unify(self)
-        self.identity_manager = IdentityManager(self)
+        kit = FlowKit(
+            clock=self.clock,
+            personas=self.personas,
+            flows=self.flows,
+            possession=self.possession,
+            identities=self.identities,
+            tokens=self.tokens,
+            public_origin=lambda: self.public_origin,
+        )
+        self.verified_users = VerifiedUsers(kit)
+        self.prefill = PreFill(kit)
+        self.unify = Unify(kit)
+        self.identity_manager = IdentityManager(kit)
         self.webhooks = WebhookDispatcher(self.clock, self.projects, self.identities)
 
-    # -- shared by every product -----------------------------------------------------------------
-
-    def resolve_persona(self, project_id: str, phone_number: str, product: str) -> Persona:
-        """The persona behind a number, as the project sees it (8007/8009 when it rejects unknowns)."""
-        project = self.projects.get(project_id)
-        assert project is not None
-        persona = self.catalogue.find(phone_number, project.scenario_sets)
-        rejects = project.unknown_numbers == "reject"
-        if persona is None:
-            if rejects:
-                raise sandbox_user_not_found(phone_number)
-            return DEFAULT_PERSONA
-        if persona.products and not (persona.products & project.products):
-            if rejects:
-                raise sandbox_user_access_denied(phone_number, project.product_label)
-            return DEFAULT_PERSONA
-        return persona
-
-    def new_flow_fields(
-        self, project: Project, product: str, request: dict[str, Any], persona: Persona
-    ) -> dict[str, Any]:
-        now = self.clock.now()
-        return {
-            "correlation_id": str(uuid.uuid4()),
-            "auth_id": str(uuid.uuid4()),
-            "project_id": project.client_id,
-            "product": product,
-            "phone_number": request.get("phoneNumber", ""),
-            "persona": persona,
-            "created_at": now,
-            "expires_at": now + FLOW_LIFETIME,
-            "final_target_url": request.get("finalTargetUrl", ""),
-            "client_customer_id": request.get("clientCustomerId", ""),
-        }
-
-    def issue_auth_token(self, flow: Flow, first_step: str, phone_known: bool) -> str:
-        """The flow's authToken; `first_step` is where the Web SDK starts (e.g. "mobile/otp")."""
-        flow.auth_token = self.tokens.issue_auth_token(
-            flow_id=flow.correlation_id,
-            auth_id=flow.auth_id,
-            endpoint=self.public_origin,
-            first_step=first_step,
-            phone_known=phone_known,
-            expires_at=flow.expires_at,
-        )
-        return flow.auth_token
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.personas.catalogue
 
     def _flow_expired(self, flow: Flow) -> None:
         self.possession.forget(flow)
@@ -123,8 +90,8 @@ class Emulator:
 
     def reload_scenarios(self) -> Catalogue:
         """Re-read the scenario directories; on any problem the loaded catalogue stays (raises)."""
-        self.catalogue = load_catalogue(self.scenario_dirs)
-        return self.catalogue
+        self.personas.catalogue = load_catalogue(self.scenario_dirs)
+        return self.personas.catalogue
 
     def reset(self, project_id: str | None = None) -> None:
         """Forget state: everything (clock and runtime project changes too), or one project's."""

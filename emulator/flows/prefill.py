@@ -13,10 +13,11 @@ challenge checks only dob/ssn, and a persona's `dataCheck: failed` fails complet
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.errors import invalid_correlation_id, malformed
 from emulator.flows.base import Flow
+from emulator.flows.kit import FlowKit
 from emulator.flows.possession import Method, Status
 from emulator.flows.steps import DONE, next_map, require_product, require_step
 from emulator.projects import Project
@@ -36,8 +37,6 @@ from emulator.rules import (
 )
 from emulator.scenarios.model import DEFAULT_PERSONA, Identity
 
-if TYPE_CHECKING:
-    from emulator.service import Emulator
 
 PRE_FILL = "pre-fill"
 PROVE_IDENTITY = "prove-identity"
@@ -165,27 +164,27 @@ def individual_json(identity: Identity, dob: str, ssn: str) -> dict[str, Any]:
 
 
 class PreFill:
-    def __init__(self, emulator: "Emulator") -> None:
-        self.emulator = emulator
+    def __init__(self, kit: FlowKit) -> None:
+        self.kit = kit
 
     def start(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         require_product(project, PRE_FILL, PROVE_IDENTITY)
-        emulator = self.emulator
+        kit = self.kit
         product = PRE_FILL if project.has(PRE_FILL) else PROVE_IDENTITY
         phone = request.get("phoneNumber", "")
         # Without a number the persona is decided when the Web SDK sends the one the customer typed.
-        persona = emulator.resolve_persona(project.client_id, phone, product) if phone else DEFAULT_PERSONA
+        persona = kit.personas.resolve(project.client_id, phone, product) if phone else DEFAULT_PERSONA
         flow = PrefillFlow(
-            **emulator.new_flow_fields(project, product, request, persona),
+            **kit.new_flow_fields(project, product, request, persona),
             flow_type=request["flowType"],
             dob=request.get("dob", ""),
             ssn=request.get("ssn", ""),
         )
-        flow.record(emulator.clock.now(), "start", flowType=flow.flow_type, phoneNumber=phone, persona=persona.key)
-        emulator.flows.add(flow)
+        flow.record(kit.clock.now(), "start", flowType=flow.flow_type, phoneNumber=phone, persona=persona.key)
+        kit.flows.add(flow)
         method = Method.INSTANT_LINK if flow.flow_type == "desktop" else Method.OTP
-        auth_token = emulator.issue_auth_token(flow, method.first_step, phone_known=bool(phone))
-        emulator.possession.begin(flow, method, request.get("allowOTPRetry", False), request.get("smsMessage", ""))
+        auth_token = kit.issue_auth_token(flow, method.first_step, phone_known=bool(phone))
+        kit.possession.begin(flow, method, request.get("allowOTPRetry", False), request.get("smsMessage", ""))
         return {"authToken": auth_token, "correlationId": flow.correlation_id, "next": flow.allowed_next}
 
     def validate(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
@@ -199,7 +198,7 @@ class PreFill:
         else:
             flow.allowed_next = DONE
             flow.outcome = "failed"
-        flow.record(self.emulator.clock.now(), "validate", success=success,
+        flow.record(self.kit.clock.now(), "validate", success=success,
                     reason="" if success else f"possession {possession.status.value if possession else 'missing'}")
         reply: dict[str, Any] = {"success": success, "challengeMissing": challenge_missing, "next": flow.allowed_next}
         if flow.phone_number:
@@ -219,7 +218,7 @@ class PreFill:
         success = dob_matches(dob, identity.dob) and ssn_matches(ssn, identity.ssn)
         flow.allowed_next = next_map("complete") if success else DONE
         flow.outcome = "challenged" if success else "failed"
-        flow.record(self.emulator.clock.now(), "challenge", success=success)
+        flow.record(self.kit.clock.now(), "challenge", success=success)
         reply: dict[str, Any] = {"success": success, "next": flow.allowed_next}
         if success:
             reply["individual"] = individual_json(identity, dob, ssn)
@@ -235,7 +234,7 @@ class PreFill:
         )
         flow.allowed_next = DONE
         flow.outcome = "completed" if success else "failed"
-        flow.record(self.emulator.clock.now(), "complete", success=success)
+        flow.record(self.kit.clock.now(), "complete", success=success)
         reply: dict[str, Any] = {"success": success, "next": DONE}
         if flow.product == PROVE_IDENTITY:
             reply["idv"] = _idv(checks, success)
@@ -244,7 +243,7 @@ class PreFill:
 
     def _flow(self, project: Project, request: dict[str, Any], step: str) -> PrefillFlow:
         require_product(project, PRE_FILL, PROVE_IDENTITY)
-        flow = self.emulator.flows.get(project.client_id, request["correlationId"])
+        flow = self.kit.flows.get(project.client_id, request["correlationId"])
         if not isinstance(flow, PrefillFlow):
             raise invalid_correlation_id(request["correlationId"])
         require_step(flow.allowed_next, step)

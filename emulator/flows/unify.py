@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.errors import invalid_correlation_id, malformed, step_out_of_order
 from emulator.flows.base import Flow
+from emulator.flows.kit import FlowKit
 from emulator.flows.possession import Method, Status
 from emulator.flows.steps import require_product
 from emulator.phone import normalize
@@ -29,8 +30,6 @@ from emulator.projects import Project
 from emulator.rules import EMAIL_ADDRESS, FINAL_TARGET_URL, PHONE_NUMBER, Flag, Obj, Text
 from emulator.scenarios.model import UnifyMode
 
-if TYPE_CHECKING:
-    from emulator.service import Emulator
 
 PRODUCT = "unify"
 
@@ -113,24 +112,24 @@ class ProveKeys:
 
 
 class Unify:
-    def __init__(self, emulator: "Emulator") -> None:
-        self.emulator = emulator
+    def __init__(self, kit: FlowKit) -> None:
+        self.kit = kit
         self.keys = ProveKeys()
 
     def unify(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         require_product(project, PRODUCT)
-        emulator = self.emulator
-        now = emulator.clock.now()
-        persona = emulator.resolve_persona(project.client_id, request["phoneNumber"], PRODUCT)
+        kit = self.kit
+        now = kit.clock.now()
+        persona = kit.personas.resolve(project.client_id, request["phoneNumber"], PRODUCT)
         flow = UnifyFlow(
-            **emulator.new_flow_fields(project, PRODUCT, request, persona),
+            **kit.new_flow_fields(project, PRODUCT, request, persona),
             possession_type=request["possessionType"],
             rebind=request.get("rebind", False),
             on_concluded=self._possession_concluded,
         )
         flow.record(now, "unify", possessionType=flow.possession_type, phoneNumber=flow.phone_number,
                     persona=persona.key)
-        emulator.flows.add(flow)
+        kit.flows.add(flow)
         reply: dict[str, Any] = {"correlationId": flow.correlation_id, "success": "pending"}
         if flow.possession_type == "none":
             self._settle_customer_possession(flow)
@@ -142,17 +141,17 @@ class Unify:
             flow.result = self._result_after_possession(flow)
             flow.record(now, "prove-key-recognised", proveId=existing.prove_id)
             # The Web SDK calls AuthFinishStep at once for a token whose first step is "done".
-            reply["authToken"] = emulator.issue_auth_token(flow, "done", phone_known=True)
+            reply["authToken"] = kit.issue_auth_token(flow, "done", phone_known=True)
             return reply
-        reply["authToken"] = emulator.issue_auth_token(flow, method.first_step, phone_known=True)
-        emulator.possession.begin(flow, method, request.get("allowOTPRetry", False), request.get("smsMessage", ""))
+        reply["authToken"] = kit.issue_auth_token(flow, method.first_step, phone_known=True)
+        kit.possession.begin(flow, method, request.get("allowOTPRetry", False), request.get("smsMessage", ""))
         return reply
 
     def status(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         flow = self._flow(project, request)
         if flow.result == "possession_required":
             flow.asked_for_possession = True
-        flow.record(self.emulator.clock.now(), "unify-status", success=flow.result)
+        flow.record(self.kit.clock.now(), "unify-status", success=flow.result)
         return self._reply(flow, request)
 
     def bind(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
@@ -170,12 +169,12 @@ class Unify:
         flow.bound = True
         flow.key = self.keys.bind(project.client_id, flow.phone_number)
         flow.result = "true"
-        flow.record(self.emulator.clock.now(), "unify-bind", proveId=flow.key.prove_id)
+        flow.record(self.kit.clock.now(), "unify-bind", proveId=flow.key.prove_id)
         return self._reply(flow, request)
 
     def _flow(self, project: Project, request: dict[str, Any]) -> UnifyFlow:
         require_product(project, PRODUCT)
-        flow = self.emulator.flows.get(project.client_id, request["correlationId"])
+        flow = self.kit.flows.get(project.client_id, request["correlationId"])
         if not isinstance(flow, UnifyFlow):
             raise invalid_correlation_id(request["correlationId"])
         return flow

@@ -10,17 +10,16 @@ identity and reports its identityId.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.errors import invalid_correlation_id
 from emulator.flows.base import Flow
+from emulator.flows.kit import FlowKit
 from emulator.flows.possession import Method
 from emulator.flows.steps import require_product
 from emulator.projects import Project
 from emulator.rules import EMAIL_ADDRESS, FINAL_TARGET_URL, PHONE_NUMBER, Flag, Obj, Text
 
-if TYPE_CHECKING:
-    from emulator.service import Emulator
 
 PRODUCT = "verified-users"
 
@@ -98,16 +97,16 @@ class VerifyFlow(Flow):
 
 
 class VerifiedUsers:
-    def __init__(self, emulator: "Emulator") -> None:
-        self.emulator = emulator
+    def __init__(self, kit: FlowKit) -> None:
+        self.kit = kit
 
     def verify(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         require_product(project, PRODUCT)
-        emulator = self.emulator
-        now = emulator.clock.now()
-        persona = emulator.resolve_persona(project.client_id, request["phoneNumber"], PRODUCT)
+        kit = self.kit
+        now = kit.clock.now()
+        persona = kit.personas.resolve(project.client_id, request["phoneNumber"], PRODUCT)
         flow = VerifyFlow(
-            **emulator.new_flow_fields(project, PRODUCT, request, persona),
+            **kit.new_flow_fields(project, PRODUCT, request, persona),
             first_name=request["firstName"],
             last_name=request["lastName"],
             possession_type=request["possessionType"],
@@ -115,15 +114,15 @@ class VerifiedUsers:
         )
         flow.record(now, "verify", possessionType=flow.possession_type, phoneNumber=flow.phone_number,
                     persona=persona.key)
-        emulator.flows.add(flow)
+        kit.flows.add(flow)
         reply: dict[str, Any] = {"correlationId": flow.correlation_id}
         if flow.possession_type == "none":
             self._check_data(flow, now)
             reply.update(flow.results())
             return reply
         method = Method.INSTANT_LINK if flow.possession_type == "desktop" else Method.OTP
-        reply["authToken"] = emulator.issue_auth_token(flow, method.first_step, phone_known=True)
-        emulator.possession.begin(
+        reply["authToken"] = kit.issue_auth_token(flow, method.first_step, phone_known=True)
+        kit.possession.begin(
             flow,
             method,
             allow_otp_retry=request.get("allowOTPRetry", False),
@@ -136,10 +135,10 @@ class VerifiedUsers:
 
     def verify_status(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         require_product(project, PRODUCT)
-        flow = self.emulator.flows.get(project.client_id, request["correlationId"])
+        flow = self.kit.flows.get(project.client_id, request["correlationId"])
         if not isinstance(flow, VerifyFlow):
             raise invalid_correlation_id(request["correlationId"])
-        flow.record(self.emulator.clock.now(), "verify-status", **flow.results())
+        flow.record(self.kit.clock.now(), "verify-status", **flow.results())
         reply: dict[str, Any] = dict(flow.results())
         if flow.identity_id:
             reply["identityId"] = flow.identity_id
@@ -159,7 +158,7 @@ class VerifiedUsers:
             reason = "name does not match" if persona.data_check == "success" else "scenario: dataCheck failed"
         flow.record(at, "data-check", result=flow.data_result, reason=reason)
         if passed:
-            identity = self.emulator.identities.enrol(
+            identity = self.kit.identities.enrol(
                 flow.project_id,
                 flow.phone_number,
                 persona,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from emulator.http.api import Operation, Param, prove_api
-from emulator.identity_manager import BATCH_REQUEST, CLIENT_REQUEST_ONLY, ENROL_REQUEST, MAX_PAGE
+from emulator.flows.identity_manager import BATCH_REQUEST, CLIENT_REQUEST_ONLY, ENROL_REQUEST, MAX_PAGE
 
 TAG = "Identity Manager"
 IDENTITY_ID = Param("identityId", "path", {"type": "string"}, required=True)

@@ -97,7 +97,7 @@ def _persona_of_number(call: Call) -> Persona | None:
     if not call.body.get("phoneNumber"):
         return None
     product = PRE_FILL if call.project.has(PRE_FILL) else PROVE_IDENTITY
-    return call.emulator.resolve_persona(call.project.client_id, call.body["phoneNumber"], product)
+    return call.emulator.personas.resolve(call.project.client_id, call.body["phoneNumber"], product)
 
 
 ROUTES: list[tuple[Operation, BaseRoute]] = [

@@ -48,7 +48,7 @@ UNIFY_BIND = _op(
 
 
 def _persona_of_number(call: Call) -> Persona | None:
-    return call.emulator.resolve_persona(call.project.client_id, call.body["phoneNumber"], PRODUCT)
+    return call.emulator.personas.resolve(call.project.client_id, call.body["phoneNumber"], PRODUCT)
 
 
 ROUTES: list[tuple[Operation, BaseRoute]] = [

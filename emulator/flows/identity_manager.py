@@ -6,16 +6,15 @@ identity-manager or verified-users product may call it; another project's identi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.errors import ProveError, identity_not_found, malformed
+from emulator.flows.kit import FlowKit
 from emulator.flows.steps import require_product
 from emulator.identities import EnrolledIdentity
 from emulator.projects import Project
 from emulator.rules import PHONE_NUMBER, Array, Check, Obj, Text
 
-if TYPE_CHECKING:
-    from emulator.service import Emulator
 
 PRODUCT = "identity-manager"
 MAX_BATCH = 100
@@ -50,8 +49,8 @@ CLIENT_REQUEST_ONLY = Obj("", (Text("clientRequestId", max_length=128),))
 
 
 class IdentityManager:
-    def __init__(self, emulator: "Emulator") -> None:
-        self.emulator = emulator
+    def __init__(self, kit: FlowKit) -> None:
+        self.kit = kit
 
     def enrol(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         require_product(project, PRODUCT, "verified-users")
@@ -73,7 +72,7 @@ class IdentityManager:
         require_product(project, PRODUCT, "verified-users")
         limit = _int_query(query, "limit", 100, 1, MAX_PAGE)
         show_inactive = _bool_query(query, "showInactive")
-        chosen = [i for i in self.emulator.identities.in_project(project.client_id) if show_inactive or i.active]
+        chosen = [i for i in self.kit.identities.in_project(project.client_id) if show_inactive or i.active]
         start = 0
         if query.get("startKey"):
             ids = [identity.identity_id for identity in chosen]
@@ -91,7 +90,7 @@ class IdentityManager:
 
     def delete(self, project: Project, identity_id: str) -> dict[str, Any]:
         identity = self._identity(project, identity_id)
-        self.emulator.identities.remove(project.client_id, identity.identity_id)
+        self.kit.identities.remove(project.client_id, identity.identity_id)
         return {"success": True}
 
     def set_active(self, project: Project, identity_id: str, active: bool) -> dict[str, Any]:
@@ -102,24 +101,24 @@ class IdentityManager:
         require_product(project, PRODUCT, "verified-users")
         if not PHONE_NUMBER.matches(phone_number):
             raise malformed(f"path 'mobileNumber' {PHONE_NUMBER.rule}")
-        found = self.emulator.identities.find_by_phone(project.client_id, phone_number)
+        found = self.kit.identities.find_by_phone(project.client_id, phone_number)
         return {"items": [identity.as_json() for identity in found]}
 
     def _enrol_one(self, project: Project, item: dict[str, Any]) -> EnrolledIdentity:
-        emulator = self.emulator
-        persona = emulator.resolve_persona(project.client_id, item["phoneNumber"], PRODUCT)
-        return emulator.identities.enrol(
+        kit = self.kit
+        persona = kit.personas.resolve(project.client_id, item["phoneNumber"], PRODUCT)
+        return kit.identities.enrol(
             project.client_id,
             item["phoneNumber"],
             persona,
-            emulator.clock.now(),
+            kit.clock.now(),
             client_customer_id=item.get("clientCustomerId", ""),
             device_id=item.get("deviceId", ""),
         )
 
     def _identity(self, project: Project, identity_id: str) -> EnrolledIdentity:
         require_product(project, PRODUCT, "verified-users")
-        identity = self.emulator.identities.get(project.client_id, identity_id)
+        identity = self.kit.identities.get(project.client_id, identity_id)
         if identity is None:
             raise identity_not_found(identity_id)
         return identity

@@ -1,0 +1,60 @@
+"""What every product's flow machine needs, composed once by the service and handed to each product.
+
+It sits below the products: they import it, it imports none of them, and no product reaches up
+into the service that composes them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from emulator.clock import Clock
+from emulator.flows.base import FLOW_LIFETIME, Flow
+from emulator.flows.possession import PossessionService
+from emulator.flows.store import FlowStore
+from emulator.identities import IdentityStore
+from emulator.personas import Personas
+from emulator.projects import Project
+from emulator.scenarios.model import Persona
+from emulator.tokens import TokenIssuer
+
+
+@dataclass
+class FlowKit:
+    clock: Clock
+    personas: Personas
+    flows: FlowStore
+    possession: PossessionService
+    identities: IdentityStore
+    tokens: TokenIssuer
+    public_origin: Callable[[], str]
+
+    def new_flow_fields(self, project: Project, product: str, request: dict[str, Any], persona: Persona) -> dict[str, Any]:
+        """The fields every Flow starts with: fresh ids, the 15-minute lifetime, the request's echoes."""
+        now = self.clock.now()
+        return {
+            "correlation_id": str(uuid.uuid4()),
+            "auth_id": str(uuid.uuid4()),
+            "project_id": project.client_id,
+            "product": product,
+            "phone_number": request.get("phoneNumber", ""),
+            "persona": persona,
+            "created_at": now,
+            "expires_at": now + FLOW_LIFETIME,
+            "final_target_url": request.get("finalTargetUrl", ""),
+            "client_customer_id": request.get("clientCustomerId", ""),
+        }
+
+    def issue_auth_token(self, flow: Flow, first_step: str, phone_known: bool) -> str:
+        """The flow's authToken; `first_step` is where the Web SDK starts (e.g. "mobile/otp")."""
+        flow.auth_token = self.tokens.issue_auth_token(
+            flow_id=flow.correlation_id,
+            auth_id=flow.auth_id,
+            endpoint=self.public_origin(),
+            first_step=first_step,
+            phone_known=phone_known,
+            expires_at=flow.expires_at,
+        )
+        return flow.auth_token
