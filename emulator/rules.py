@@ -1,6 +1,7 @@
 """Request field rules: one declaration drives both validation and the OpenAPI request schemas.
 
-A request body is declared as an `Obj` of fields. `validate` checks a parsed JSON value against it
+A request body is declared as an `Obj` of fields, or as a `Choice` of several `Obj` shapes told
+apart by which discriminating field the body carries (the two generations of /v3/verify). `validate` checks a parsed JSON value against it
 and raises a Prove 8001 error whose message names the field (with its path for nested values) and
 the rule it broke. `json_schema` turns the same declaration into JSON Schema for /openapi.json, so
 the published spec and the enforced rules cannot drift apart.
@@ -30,7 +31,8 @@ class Pattern:
 class Text:
     name: str
     required: bool = False
-    required_when: tuple[str, str] | None = None  # (other field, value that makes this required)
+    # (other field, the value or values of it that make this one required)
+    required_when: tuple[str, str | tuple[str, ...]] | None = None
     max_length: int | None = None
     enum: tuple[str, ...] = ()
     pattern: Pattern | None = None
@@ -68,6 +70,27 @@ class Array:
     required: bool = False
     max_items: int | None = None
     description: str = ""
+    # The handler checks each item itself and answers per item (a batch): `validate` keeps the
+    # items as sent, and one bad item never refuses the whole request.
+    per_item: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A body of one of several shapes, each chosen by the presence of its own discriminating field."""
+
+    options: tuple[tuple[str, str, Obj], ...]  # (discriminating field, what that shape is, its rules)
+    description: str = ""
+
+    def chosen(self, value: dict[str, Any]) -> tuple[str, str, Obj]:
+        present = [option for option in self.options if _present(value.get(option[0]))]
+        if len(present) == 1:
+            return present[0]
+        if present:
+            names = " and ".join(f"field '{field}' ({label})" for field, label, _ in present)
+            raise malformed(f"{names} are both given: exactly one of them is allowed")
+        names = " or ".join(f"field '{field}' is required ({label})" for field, label, _ in self.options)
+        raise malformed(f"{names}: exactly one of them")
 
 
 Field = Union[Text, Flag, Obj, Array]
@@ -82,11 +105,13 @@ def _present(value: Any) -> bool:
     return value is not None and value != ""
 
 
-def validate(spec: Obj, value: Any, path: str = "") -> dict[str, Any]:
+def validate(spec: Obj | Choice, value: Any, path: str = "") -> dict[str, Any]:
     """Check `value` against `spec`; return the known, present fields. Raises ProveError 8001."""
     where = f"field '{path}'" if path else "the request body"
     if not isinstance(value, dict):
         raise malformed(f"{where} must be a JSON object")
+    if isinstance(spec, Choice):
+        return validate(spec.chosen(value)[2], value, path)
     cleaned: dict[str, Any] = {}
     for item in spec.fields:
         field_path = _child(path, item.name)
@@ -108,15 +133,19 @@ def _is_required(item: Field, siblings: dict[str, Any]) -> bool:
         return True
     if isinstance(item, Text) and item.required_when:
         other, trigger = item.required_when
-        return siblings.get(other) == trigger
+        return siblings.get(other) in _triggers(trigger)
     return False
+
+
+def _triggers(trigger: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (trigger,) if isinstance(trigger, str) else trigger
 
 
 def _missing_message(item: Field, field_path: str, raw: Any) -> str:
     rule = "is required"
     if isinstance(item, Text) and item.required_when and not item.required:
         other, trigger = item.required_when
-        rule = f"is required when {other} is {trigger}"
+        rule = f"is required when {other} is {' or '.join(_triggers(trigger))}"
     if raw == "":
         return f"field '{field_path}' must not be empty: it {rule}"
     return f"field '{field_path}' {rule}"
@@ -135,6 +164,8 @@ def _validate_field(item: Field, raw: Any, field_path: str) -> Any:
         raise malformed(f"field '{field_path}' must be an array")
     if item.max_items is not None and len(raw) > item.max_items:
         raise malformed(f"field '{field_path}' must have at most {item.max_items} items")
+    if item.per_item:
+        return raw
     return [_validate_field(item.item, element, f"{field_path}[{index}]") for index, element in enumerate(raw)]
 
 
@@ -155,7 +186,9 @@ def _validate_text(item: Text, raw: Any, field_path: str) -> str:
 # -- JSON Schema ---------------------------------------------------------------------------------
 
 
-def json_schema(spec: Field) -> dict[str, Any]:
+def json_schema(spec: Field | Choice) -> dict[str, Any]:
+    if isinstance(spec, Choice):
+        return _choice_schema(spec)
     if isinstance(spec, Text):
         schema: dict[str, Any] = {"type": "string"}
         if spec.enum:
@@ -181,7 +214,7 @@ def json_schema(spec: Field) -> dict[str, Any]:
         schema["required"] = required
     conditions = [
         {
-            "if": {"properties": {item.required_when[0]: {"const": item.required_when[1]}},
+            "if": {"properties": {item.required_when[0]: {"enum": list(_triggers(item.required_when[1]))}},
                    "required": [item.required_when[0]]},
             "then": {"required": [item.name]},
         }
@@ -192,6 +225,21 @@ def json_schema(spec: Field) -> dict[str, Any]:
         schema["allOf"] = conditions
     notes = [spec.description] + [check.description for check in spec.checks]
     return _described(schema, " ".join(note for note in notes if note))
+
+
+def _choice_schema(choice: Choice) -> dict[str, Any]:
+    """oneOf the shapes; each requires its own discriminating field and forbids the others'."""
+    fields = [field for field, _, _ in choice.options]
+    shapes = []
+    for field, label, spec in choice.options:
+        shape = json_schema(spec)
+        shape["title"] = label
+        shape["not"] = {"anyOf": [{"required": [other]} for other in fields if other != field]}
+        shapes.append(shape)
+    described = f"One of {len(shapes)} shapes, chosen by the field present: " + "; ".join(
+        f"{field} -> {label}" for field, label, _ in choice.options) + "."
+    return {"oneOf": shapes, "x-discriminating-fields": fields,
+            "description": " ".join(note for note in (choice.description, described) if note)}
 
 
 def _described(schema: dict[str, Any], description: str) -> dict[str, Any]:

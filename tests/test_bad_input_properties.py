@@ -30,7 +30,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulator.clock import parse_rfc3339, rfc3339
+from emulator.flows import verification
 from emulator.flows.verified_users import VERIFY_REQUEST, VERIFY_STATUS_REQUEST
+from emulator.http.app import all_routes
 from emulator.projects import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from emulator.rules import Flag, Obj, Text
 from emulator.service import Emulator
@@ -58,6 +60,35 @@ VALID_VERIFY = {
     "clientCustomerId": "customer-1",
     "clientRequestId": "request-1",
 }
+
+VALID_CURRENT_VERIFY = {
+    "phoneNumber": "2001004049",
+    "verificationType": "accountOpening",  # the type that requires the most fields
+    "firstName": "Bettina",
+    "lastName": "Halbert",
+    "clientRequestId": "request-1",
+    "emailAddress": "bettina@example.com",
+    "ipAddress": "192.168.1.1",
+    "userAgent": "Mozilla/5.0",
+    "clientCustomerId": "customer-1",
+    "clientHumanId": "human-1",
+}
+VALID_BATCH_ITEM = {
+    "phoneNumber": "2025550101",
+    "firstName": "Casey",
+    "lastName": "Client",
+    "verificationType": "verifiedUser",
+    "emailAddress": "casey@example.com",
+    "ipAddress": "10.0.0.1",
+    "userAgent": "Mozilla/5.0",
+    "clientCustomerId": "customer-1",
+    "clientHumanId": "human-1",
+}
+# Every other JSON endpoint of Prove's API whose fields the property tests corrupt: (path, rules, a valid body).
+FIELD_CASES = [
+    ("/v3/verify", verification.VERIFY_REQUEST, VALID_CURRENT_VERIFY),
+    ("/v3/verify/batch", verification.BATCH_REQUEST, {"clientRequestId": "batch-1", "items": [VALID_BATCH_ITEM]}),
+]
 
 # -- generated values --------------------------------------------------------------------------------
 
@@ -87,16 +118,27 @@ junk_bytes = st.one_of(
     st.text(min_size=1, max_size=100).map(str.encode),
     st.sampled_from([b"{", b"{'a': 1}", b"\xff\xfe{}", b"nul", b'{"a":}', b"\x00", b"[1,]", b"\"\\ud800\""]),
 )
-oversized_bodies = st.integers(min_value=MAX_BODY_BYTES + 1, max_value=6 * MAX_BODY_BYTES).map(
-    lambda size: json.dumps({"pad": "x" * size}).encode()
-)
-# Anything but a JSON object: other JSON values, non-JSON bytes, deep nesting, over 4 KB.
-malformed_bodies = st.one_of(
-    json_values.filter(lambda value: not isinstance(value, dict)).map(encoded),
-    junk_bytes.filter(lambda raw: bool(raw.strip()) and not is_json_object(raw)),
-    deeply_nested,
-    oversized_bodies,
-)
+def oversized(limit: int) -> st.SearchStrategy[bytes]:
+    """A JSON object over `limit` bytes: refused before it is read whole."""
+    return st.integers(min_value=limit + 1, max_value=limit + 5 * MAX_BODY_BYTES).map(
+        lambda size: json.dumps({"pad": "x" * size}).encode()
+    )
+
+
+oversized_bodies = oversized(MAX_BODY_BYTES)
+
+
+def malformed(limit: int = MAX_BODY_BYTES) -> st.SearchStrategy[bytes]:
+    """Anything but a JSON object: other JSON values, non-JSON bytes, deep nesting, over the body limit."""
+    return st.one_of(
+        json_values.filter(lambda value: not isinstance(value, dict)).map(encoded),
+        junk_bytes.filter(lambda raw: bool(raw.strip()) and not is_json_object(raw)),
+        deeply_nested,
+        oversized(limit),
+    )
+
+
+malformed_bodies = malformed()
 wrong_content_types = st.sampled_from(
     ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml",
      "application/jsonx", "", "application/json-patch+json"]
@@ -381,6 +423,50 @@ def test_verify_endpoints_refuse_junk_bodies(harness: Harness, path: str, data: 
         assert_8001(response, *body_names(spec))
 
 
+@SETTINGS
+@given(case=st.sampled_from(FIELD_CASES).flatmap(
+    lambda case: corrupt_field(case[1], case[2]).map(lambda corrupted: (case[0], *corrupted))))
+def test_every_prove_api_body_names_the_bad_field(harness: Harness, case: tuple[str, str, dict[str, Any]]) -> None:
+    with harness.example():
+        path, field, body = case
+        assert_8001(harness.send("POST", concrete(path), json=body, headers=harness.bearer()), f"field '{field}'")
+
+
+@SETTINGS
+@given(items=st.one_of(wrong_type("array"), st.integers(verification.MAX_BATCH + 1, verification.MAX_BATCH + 50).map(
+    lambda n: [VALID_BATCH_ITEM] * n)))
+def test_verify_batch_refuses_a_bad_item_list_whole(harness: Harness, items: Any) -> None:
+    with harness.example():
+        response = harness.send("POST", "/v3/verify/batch", json={"items": items}, headers=harness.bearer())
+        assert_8001(response, "field 'items'")
+
+
+@SETTINGS
+@given(case=corrupt_field(verification.BATCH_ITEM, VALID_BATCH_ITEM), position=st.integers(0, 2),
+       junk=st.one_of(st.none(), json_values.filter(lambda value: not isinstance(value, dict))))
+def test_verify_batch_answers_a_bad_item_in_its_result_and_verifies_the_others(
+    harness: Harness, case: tuple[str, dict[str, Any]], position: int, junk: Any
+) -> None:
+    """One bad item (a bad field, or not an object at all) never fails the batch or what came before."""
+    field, bad = case
+    if harness.dirty:
+        harness._build()
+    harness.dirty = True  # a batch changes the state (a flow, enrolments): the next example starts afresh
+    items = [VALID_BATCH_ITEM] * 3
+    items[position] = bad if junk is None else junk
+    results = harness.expect(200, "POST", "/v3/verify/batch", json={"items": items}, headers=harness.bearer())["results"]
+    for index, result in enumerate(results):
+        if index != position:
+            assert result["success"] == "true" and "error" not in result, result
+            continue
+        assert result["success"] == "false" and result["assuranceLevel"] == "AL-1", result
+        named = f"field 'items[{index}].{field}'" if junk is None else f"field 'items[{index}]' must be a JSON object"
+        assert result["error"].startswith("8001: ") and named in result["error"], result
+    after = {flow["correlationId"]: flow for flow in harness.state()["flows"]}
+    for flow in harness.before["flows"]:
+        assert after[flow["correlationId"]] == flow, "a batch changed a flow that was there before it"
+
+
 def test_verify_status_of_an_unknown_flow_is_8008(harness: Harness) -> None:
     for correlation_id in ("", "x" * 128, "00000000-0000-0000-0000-000000000000", "é" * 50):
         response = harness.send("POST", "/v3/verify-status", json={"correlationId": correlation_id},
@@ -391,22 +477,34 @@ def test_verify_status_of_an_unknown_flow_is_8008(harness: Harness) -> None:
             assert_8001(response, "field 'correlationId'")
 
 
+def concrete(path: str) -> str:
+    """A path template with made-up ids (unknown ones: only the body or query is under test)."""
+    for name in ("{identityId}", "{proveId}"):
+        path = path.replace(name, "00000000-0000-0000-0000-000000000000")
+    return path
+
+
+def _body_limits() -> dict[str, int]:
+    return {operation.path: operation.max_body_bytes for operation, _ in all_routes() if operation.method == "POST"}
+
+
 def _prove_api_posts() -> list[str]:
     """Every POST of Prove's server API that takes a JSON body, from the emulator's own spec."""
     spec = spec_checker().spec
     return sorted(
-        path.replace("{identityId}", "00000000-0000-0000-0000-000000000000")
+        path
         for path, operations in spec["paths"].items()
-        if path.startswith("/v3/") and "application/json" in operations.get("post", {}).get("requestBody", {}).get(
-            "content", {})
+        if path.startswith(("/v3/", "/v1/server/"))
+        and "application/json" in operations.get("post", {}).get("requestBody", {}).get("content", {})
     )
 
 
 @SETTINGS
-@given(path=st.sampled_from(_prove_api_posts()), data=st.data())
-def test_every_prove_api_post_refuses_malformed_bodies(harness: Harness, path: str, data: st.DataObject) -> None:
+@given(template=st.sampled_from(_prove_api_posts()), data=st.data())
+def test_every_prove_api_post_refuses_malformed_bodies(harness: Harness, template: str, data: st.DataObject) -> None:
     with harness.example():
-        raw = data.draw(malformed_bodies, label="body")
+        path = concrete(template)
+        raw = data.draw(malformed(_body_limits()[template]), label="body")
         headers = {**harness.bearer(), "Content-Type": "application/json"}
         response = harness.send("POST", path, content=raw, headers=headers)
         assert_8001(response, "request body")
@@ -695,9 +793,8 @@ def _query_endpoints() -> list[tuple[str, tuple[str, ...]]]:
         parameters = operations.get("get", {}).get("parameters", [])
         names = tuple(p["name"] for p in parameters if p["in"] == "query")
         if names and path != "/v1/client/status":  # the WebSocket's token is covered by the device tests
-            concrete = path.replace("{mobileNumber}", "2025550100").replace(
-                "{identityId}", "00000000-0000-0000-0000-000000000000").replace("{clientId}", DEFAULT_CLIENT_ID)
-            found.append((concrete, names))
+            found.append((concrete(path.replace("{mobileNumber}", "2025550100").replace("{clientId}", DEFAULT_CLIENT_ID)),
+                          names))
     return sorted(found)
 
 

@@ -29,7 +29,7 @@ from emulator.faults import fault_error
 from emulator.flows.base import Flow
 from emulator.flows.possession import ClientReply, refused
 from emulator.projects import Project
-from emulator.rules import Obj, validate
+from emulator.rules import Choice, Obj, validate
 from emulator.scenarios.model import Fault, Persona
 from emulator.service import Emulator
 from emulator.tokens import AuthTokenError
@@ -54,7 +54,7 @@ class Operation:
     summary: str
     tag: str
     response: dict[str, Any] | None = None  # JSON Schema of the 200 reply (None: not JSON)
-    request: Obj | None = None  # rules of the JSON body
+    request: Obj | Choice | None = None  # rules of the JSON body
     request_schema: dict[str, Any] | None = None  # a body described by hand (forms, control plane)
     request_content_type: str = "application/json"
     request_optional: bool = False  # an empty body is allowed (e.g. deactivate's optional fields)
@@ -65,10 +65,12 @@ class Operation:
     other_responses: dict[str, Any] = field(default_factory=dict)  # e.g. redirects, HTML
 
 
-def flow_operation(path: str, summary: str, tag: str, request: Obj, response: dict[str, Any]) -> Operation:
+def flow_operation(
+    path: str, summary: str, tag: str, request: Obj | Choice, response: dict[str, Any], **extra: Any
+) -> Operation:
     """A POST of Prove's flow API: JSON rules in, a JSON reply out, the access token required."""
     return Operation(method="POST", path=path, summary=summary, tag=tag, request=request, response=response,
-                     errors=(400, 401, 403, 500), security="bearer")
+                     errors=(400, 401, 403, 500), security="bearer", **extra)
 
 
 class AsciiJSONResponse(JSONResponse):

@@ -45,6 +45,7 @@ def _operation_object(operation: Operation) -> dict[str, Any]:
     if body_schema is not None:
         result["requestBody"] = {
             "required": operation.request is not None and not operation.request_optional,
+            "description": f"At most {operation.max_body_bytes} bytes (larger: 400, 8001).",
             "content": {operation.request_content_type: {"schema": body_schema}},
         }
     responses: dict[str, Any] = {}

@@ -1,22 +1,118 @@
-"""Routes of Verified Users: thin wrappers over `emulator.flows.verified_users`."""
+"""Routes of Verified Users: thin wrappers over `emulator.flows.verified_users` (the possession-based
+generation) and `emulator.flows.verification` (the current one). /v3/verify serves both: the body's
+discriminating field picks the generation, and its reply schema is a oneOf of the two."""
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from typing import Any
+
+from emulator.flows import verification
 from emulator.flows.verified_users import PRODUCT, VERIFY_REQUEST, VERIFY_STATUS_REQUEST
 from emulator.http.api import Call, Operation, flow_operation, persona_of_flow, prove_api
+from emulator.rules import Choice
 from emulator.scenarios.model import Persona
 
 RESULT = {"type": "string", "enum": ["pending", "success", "failed", "not_applicable"]}
 SUCCESS = {"type": "string", "enum": ["true", "false", "pending"]}
 
+VERIFY_CHOICE = Choice(
+    (
+        ("verificationType", "current generation", verification.VERIFY_REQUEST),
+        ("possessionType", "possession-based generation", VERIFY_REQUEST),
+    ),
+)
+STRINGS = {"type": "array", "items": {"type": "string"}}
+ADDRESS = {"type": "object", "additionalProperties": False,
+           "properties": {name: {"type": "string"} for name in ("address", "extendedAddress", "city", "region", "zipCode")}}
+IDENTITY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["assuranceLevel", "reasons"],
+    "properties": {
+        "firstName": {"type": "string"},
+        "lastName": {"type": "string"},
+        "dateOfBirth": {"type": "string", "format": "date"},
+        "nationalId": {"type": "string"},
+        "emails": STRINGS,
+        "addresses": {"type": "array", "items": ADDRESS},
+        "minAge": {"type": "integer"},
+        "maxAge": {"type": "integer"},
+        "assuranceLevel": {"type": "string", "enum": ["AL-1", "AL0", "AL1", "AL2", "AL3"]},
+        "reasons": STRINGS,
+    },
+}
+EVALUATION = {
+    "type": "object",
+    "description": "Global Fraud Policy results by category (the SDKs read each as an empty object).",
+    "additionalProperties": {
+        "type": "object", "additionalProperties": False, "required": ["result"],
+        "properties": {"result": {"enum": ["pass", "fail"]},
+                       "failureReasons": {"type": "object", "additionalProperties": {"type": "string"}}},
+    },
+}
+BUSINESS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "businessName": {"type": "string"}, "tradeName": {"type": "string"}, "taxId": {"type": "string"},
+        "businessAddress": ADDRESS,
+        "registrationFiling": {"type": "object", "additionalProperties": False, "properties": {
+            name: {"type": "string"} for name in ("date", "region", "registrationNumber", "registrationType")}},
+        "relatedPersons": {"type": "array", "items": {"type": "object", "additionalProperties": False, "properties": {
+            "firstName": {"type": "string"}, "lastName": {"type": "string"}}}},
+    },
+}
+_IDS: dict[str, Any] = {
+    "proveId": {"type": "string", "format": "uuid", "description": "The enrolled identity's id (Identity Manager)."},
+    "provePhoneAlias": {"type": "string", "description": "A persistent alias of the subscriber (per project)."},
+    "clientCustomerId": {"type": "string"},
+    "clientHumanId": {"type": "string"},
+}
+CURRENT_VERIFY_REPLY = {
+    "title": "current generation",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["success", "correlationId", "phoneNumber", "isEnrolled", "identity", "provePhoneAlias", "evaluation"],
+    "properties": {
+        "success": {"type": "string", "enum": ["true", "false"]},
+        "correlationId": {"type": "string", "format": "uuid"},
+        "phoneNumber": {"type": "string", "description": "As sent."},
+        "clientRequestId": {"type": "string"},
+        **_IDS,
+        "isEnrolled": {"type": "boolean"},
+        "identity": IDENTITY,
+        "additionalIdentities": {"type": "array", "items": IDENTITY},
+        "businesses": {"type": "array", "items": BUSINESS, "description": "prefillForBiz only."},
+        "evaluation": EVALUATION,
+    },
+}
+BATCH_RESULT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["success", "phoneNumber", "assuranceLevel", "clientCustomerId"],
+    "properties": {
+        "success": {"type": "string", "enum": ["true", "false"]},
+        "phoneNumber": {"type": "string", "description": "As sent ('' when the item had none)."},
+        "assuranceLevel": IDENTITY["properties"]["assuranceLevel"],
+        **_IDS,
+        "clientCustomerId": {"type": "string", "description": "As sent ('' when the item had none)."},
+        "identity": IDENTITY,
+        "additionalIdentities": {"type": "array", "items": IDENTITY},
+        "evaluation": EVALUATION,
+        "error": {"type": "string", "description": "Why this item was refused ('<code>: <message>')."},
+    },
+}
+
 VERIFY = flow_operation(
     "/v3/verify",
-    "Start a Verified Users flow (possession-based shape).",
+    "Verified Users: the current generation (verificationType, answers at once) or the possession-based one "
+    "(possessionType, then verify-status), chosen by the request.",
     "Verified Users",
-    VERIFY_REQUEST,
-    {
+    VERIFY_CHOICE,
+    {"oneOf": [CURRENT_VERIFY_REPLY, {
+        "title": "possession-based generation",
         "type": "object",
         "additionalProperties": False,
         "required": ["correlationId", "success", "possessionResult", "verifyResult"],
@@ -27,7 +123,17 @@ VERIFY = flow_operation(
             "possessionResult": {"type": "string", "enum": ["pending", "not_applicable"]},
             "verifyResult": {"type": "string", "enum": ["pending", "success", "failed"]},
         },
-    },
+    }]},
+)
+VERIFY_BATCH = flow_operation(
+    "/v3/verify/batch",
+    f"Verify (and enrol) up to {verification.MAX_BATCH} numbers; each result has its own success or error.",
+    "Verified Users",
+    verification.BATCH_REQUEST,
+    {"type": "object", "additionalProperties": False, "required": ["correlationId", "results"],
+     "properties": {"correlationId": {"type": "string", "format": "uuid"}, "clientRequestId": {"type": "string"},
+                    "results": {"type": "array", "items": BATCH_RESULT}}},
+    max_body_bytes=1024 * 1024,
 )
 
 VERIFY_STATUS = flow_operation(
@@ -53,11 +159,15 @@ def _persona_of_number(call: Call) -> Persona | None:
     return call.emulator.personas.resolve(call.project.client_id, call.body["phoneNumber"], PRODUCT)
 
 
+def _verify(call: Call) -> dict[str, Any]:
+    if VERIFY_CHOICE.chosen(call.body)[2] is verification.VERIFY_REQUEST:
+        return call.emulator.verification.verify(call.project, call.body)
+    return call.emulator.verified_users.verify(call.project, call.body)
+
+
 ROUTES: list[tuple[Operation, BaseRoute]] = [
-    (
-        VERIFY,
-        prove_api(VERIFY, lambda call: call.emulator.verified_users.verify(call.project, call.body), _persona_of_number),
-    ),
+    (VERIFY, prove_api(VERIFY, _verify, _persona_of_number)),
+    (VERIFY_BATCH, prove_api(VERIFY_BATCH, lambda call: call.emulator.verification.batch(call.project, call.body))),
     (
         VERIFY_STATUS,
         prove_api(

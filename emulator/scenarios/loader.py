@@ -26,8 +26,10 @@ from emulator.scenarios.model import (
     Possession,
     ScenarioSet,
     ScheduledEvent,
+    VERIFICATION_TYPES,
     TerminalReply,
     UnifyMode,
+    VerificationOutcome,
 )
 
 SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
@@ -206,8 +208,33 @@ def _persona(raw: dict[str, Any], set_name: str, file: str) -> Persona:
         ),
         unify_mode=UnifyMode(raw.get("unify", {}).get("mode", "prove-key")),
         events=tuple(ScheduledEvent(e["eventType"], float(e["afterSeconds"])) for e in raw.get("events", ())),
+        verification_types=frozenset(raw.get("verification", {}).get("types", ())),
+        verification=_verification_outcomes(raw.get("verification", {})),
         scenario_set=set_name,
         file=file,
+    )
+
+
+def _verification_outcomes(raw: dict[str, Any]) -> dict[str, VerificationOutcome]:
+    """One outcome per verification type: the persona's outcome, with its byType keys on top."""
+    if not raw:
+        return {}
+    common = {key: value for key, value in raw.items() if key not in ("types", "byType")}
+    return {kind: _outcome({**common, **raw.get("byType", {}).get(kind, {})}) for kind in VERIFICATION_TYPES}
+
+
+def _outcome(raw: dict[str, Any]) -> VerificationOutcome:
+    return VerificationOutcome(
+        success=raw.get("success"),
+        assurance_level=raw.get("assuranceLevel", ""),
+        reasons=tuple(raw.get("reasons", ())),
+        returns=tuple(raw["returns"]) if "returns" in raw else None,
+        enrolled=raw.get("enrolled", True),
+        min_age=raw.get("minAge"),
+        max_age=raw.get("maxAge"),
+        evaluation=raw.get("evaluation"),
+        additional_identities=tuple(raw.get("additionalIdentities", ())),
+        businesses=tuple(raw.get("businesses", ())),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from emulator.phone import normalize
 
@@ -76,6 +77,30 @@ class ScheduledEvent:
     after_seconds: float
 
 
+VERIFICATION_TYPES = ("verifiedUser", "accountOpening", "humanAssurance", "prefill", "prefillForBiz",
+                      "identityResolution")
+
+
+@dataclass(frozen=True)
+class VerificationOutcome:
+    """What the current generation's /v3/verify answers for a persona and verification type.
+
+    Unset fields are derived by `emulator.flows.verification` (from dataCheck, the name check and
+    the verification type). The JSON-shaped fields are as Prove sends them (scenario schema).
+    """
+
+    success: bool | None = None
+    assurance_level: str = ""
+    reasons: tuple[str, ...] = ()
+    returns: tuple[str, ...] | None = None  # which identity data the reply carries
+    enrolled: bool = True
+    min_age: int | None = None
+    max_age: int | None = None
+    evaluation: dict[str, Any] | None = field(default=None, hash=False)
+    additional_identities: tuple[dict[str, Any], ...] = field(default=(), hash=False)
+    businesses: tuple[dict[str, Any], ...] = field(default=(), hash=False)
+
+
 @dataclass(frozen=True)
 class Persona:
     key: str
@@ -94,6 +119,10 @@ class Persona:
     faults: tuple[Fault, ...] = ()
     unify_mode: UnifyMode = UnifyMode.PROVE_KEY
     events: tuple[ScheduledEvent, ...] = ()
+    # The current /v3/verify: the types this number is a test user of (empty: every type), and
+    # the outcome of each type (missing: derived).
+    verification_types: frozenset[str] = frozenset()
+    verification: dict[str, VerificationOutcome] = field(default_factory=dict, compare=False, hash=False)
     scenario_set: str = "default"
     file: str = ""
 

@@ -1,0 +1,357 @@
+"""The current generation of Verified Users (SDK >= 0.13.2): synchronous `/v3/verify` with a
+`verificationType`, and `/v3/verify/batch`.
+
+No possession and no status call: one request answers with the outcome. What a number answers comes
+from its persona: the scenario's `verification` outcome when it has one, otherwise its dataCheck
+and, for the types that take names, the name check shared with the possession-based generation.
+A success enrols the identity in Identity Manager (its id is the reply's proveId), as the
+possession-based flow's success does. Each call is a flow with a timeline, like every other.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.errors import ProveError, malformed, sandbox_user_access_denied
+from emulator.flows.base import Flow
+from emulator.flows.kit import FlowKit
+from emulator.flows.steps import require_product
+from emulator.flows.verified_users import PRODUCT
+from emulator.phone import normalize
+from emulator.projects import Project
+from emulator.rules import EMAIL_ADDRESS, IP_ADDRESS, PHONE_NUMBER, Array, Obj, Text, validate
+from emulator.scenarios.model import DEFAULT_PERSONA, VERIFICATION_TYPES, Persona, VerificationOutcome
+
+MAX_BATCH = 1000
+ALIASES = {"bot": "humanAssurance"}  # the name SDK 0.14.0-0.14.6 send
+TAKES_NAMES = ("verifiedUser", "accountOpening")
+# The project products a verification type needs (Prove ties credentials to a product).
+PRODUCTS = {
+    "verifiedUser": (PRODUCT,),
+    "accountOpening": (PRODUCT,),
+    "humanAssurance": (PRODUCT,),
+    "identityResolution": (PRODUCT,),
+    "prefill": ("pre-fill", "prove-identity"),
+    "prefillForBiz": ("pre-fill", "prove-identity"),
+}
+DEFAULT_RETURNS = {
+    "verifiedUser": ("name",),
+    "accountOpening": ("name",),
+    "humanAssurance": (),
+    "identityResolution": ("name",),
+    "prefill": ("name", "dateOfBirth", "nationalId", "emails", "addresses"),
+    "prefillForBiz": ("name", "dateOfBirth", "nationalId"),
+}
+POOR_IDENTITY = "[AL-1a] (Poor quality identity)"
+IDENTITY_NOT_FOUND = {"9003": "identity not found"}
+NAME_MISMATCH = {"9014": "name mismatch"}
+
+_NAME = {"max_length": 128}
+_SHARED_FIELDS = (
+    Text("emailAddress", pattern=EMAIL_ADDRESS),
+    Text("ipAddress", pattern=IP_ADDRESS, description="The public IP address of the customer's session."),
+    Text("userAgent", max_length=512),
+    Text("clientCustomerId", max_length=128),
+    Text("clientHumanId", max_length=128),
+    Text("proveId", max_length=128, description="An identity of this project the number is known as."),
+)
+VERIFY_REQUEST = Obj(
+    "",
+    (
+        Text("phoneNumber", required=True, pattern=PHONE_NUMBER),
+        Text(
+            "verificationType",
+            required=True,
+            enum=(*VERIFICATION_TYPES, *ALIASES),
+            description="What to verify; 'bot' (SDK 0.14.0-0.14.6) is humanAssurance.",
+        ),
+        Text("firstName", required_when=("verificationType", TAKES_NAMES), **_NAME),
+        Text("lastName", required_when=("verificationType", TAKES_NAMES), **_NAME),
+        Text("clientRequestId", required_when=("verificationType", ("accountOpening",)), max_length=128),
+        *_SHARED_FIELDS,
+        Array(
+            "identityAttributes",
+            Obj("attribute", (Text("attributeType", required=True, max_length=64),
+                              Text("attributeValue", required=True, max_length=256))),
+            max_items=20,
+            description="Attributes kept with the enrolled identity (GET /v3/discover, /v3/fetch).",
+        ),
+    ),
+)
+BATCH_ITEM = Obj(
+    "item",
+    (
+        Text("phoneNumber", required=True, pattern=PHONE_NUMBER),
+        Text("firstName", required=True, **_NAME),
+        Text("lastName", required=True, **_NAME),
+        Text("verificationType", enum=(*VERIFICATION_TYPES, *ALIASES),
+             description="Default verifiedUser (SDK 0.13.2-0.14.1 may leave it out)."),
+        *_SHARED_FIELDS,
+    ),
+)
+BATCH_REQUEST = Obj(
+    "",
+    (
+        Text("clientRequestId", max_length=128),
+        Array("items", BATCH_ITEM, required=True, max_items=MAX_BATCH, per_item=True,
+              description=f"At most {MAX_BATCH}. Each item is checked on its own: a bad one gets an error "
+                          "in its result, the others are verified."),
+    ),
+)
+
+
+@dataclass
+class VerificationFlow(Flow):
+    verification_type: str = ""  # "batch" for /v3/verify/batch
+    outcomes: list[dict[str, Any]] = field(default_factory=list)  # per number: phoneNumber, success, ...
+
+    @property
+    def state(self) -> str:
+        if self.verification_type == "batch":
+            return "completed"
+        return "succeeded" if self.outcomes and self.outcomes[0]["success"] == "true" else "failed"
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "verificationType": self.verification_type, "results": self.outcomes}
+
+
+@dataclass
+class Answer:
+    """One number's verification, before it is shaped as a verify reply or a batch result."""
+
+    success: bool
+    verification_type: str
+    identity: dict[str, Any]
+    evaluation: dict[str, Any]
+    prove_id: str
+    prove_phone_alias: str
+    enrolled: bool
+    additional_identities: list[dict[str, Any]]
+    businesses: list[dict[str, Any]]
+
+
+class Verification:
+    def __init__(self, kit: FlowKit) -> None:
+        self.kit = kit
+
+    def verify(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
+        kind = ALIASES.get(request["verificationType"], request["verificationType"])
+        require_product(project, *PRODUCTS[kind])
+        persona = self._persona(project, request["phoneNumber"], kind)
+        flow = self._flow(project, request, persona, kind)
+        flow.record(flow.created_at, "verify", verificationType=kind, phoneNumber=flow.phone_number, persona=persona.key)
+        answer = self._answer(project, request, persona, kind, flow)
+        reply: dict[str, Any] = {
+            "success": _text(answer.success),
+            "correlationId": flow.correlation_id,
+            "phoneNumber": request["phoneNumber"],
+            **_echoes(request, "clientRequestId", "clientCustomerId", "clientHumanId"),
+            **_ids(answer),
+            "isEnrolled": answer.enrolled,
+            "identity": answer.identity,
+        }
+        if answer.additional_identities:
+            reply["additionalIdentities"] = answer.additional_identities
+        if answer.businesses:
+            reply["businesses"] = answer.businesses
+        reply["evaluation"] = answer.evaluation
+        return reply
+
+    def batch(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
+        flow = self._flow(project, request, DEFAULT_PERSONA, "batch")
+        flow.record(flow.created_at, "verify-batch", items=len(request["items"]))
+        results = [self._batch_item(project, flow, index, item) for index, item in enumerate(request["items"])]
+        reply: dict[str, Any] = {"correlationId": flow.correlation_id, **_echoes(request, "clientRequestId")}
+        reply["results"] = results
+        return reply
+
+    # -- one number --------------------------------------------------------------------------------
+
+    def _batch_item(self, project: Project, flow: VerificationFlow, index: int, raw: Any) -> dict[str, Any]:
+        try:
+            item = validate(BATCH_ITEM, raw, f"items[{index}]")
+            kind = ALIASES.get(item.get("verificationType", ""), item.get("verificationType", "verifiedUser"))
+            require_product(project, *PRODUCTS[kind])
+            persona = self._persona(project, item["phoneNumber"], kind)
+            answer = self._answer(project, item, persona, kind, flow)
+        except ProveError as error:
+            given = raw if isinstance(raw, dict) else {}
+            flow.record(self.kit.clock.now(), "item-refused", index=index, code=error.code, reason=error.message)
+            flow.outcomes.append({"phoneNumber": _given_text(given, "phoneNumber"), "success": "false"})
+            return {
+                "success": "false",
+                "phoneNumber": _given_text(given, "phoneNumber"),
+                "assuranceLevel": "AL-1",
+                "clientCustomerId": _given_text(given, "clientCustomerId"),
+                "error": f"{error.code}: {error.message}",
+            }
+        result: dict[str, Any] = {
+            "success": _text(answer.success),
+            "phoneNumber": item["phoneNumber"],
+            "assuranceLevel": answer.identity["assuranceLevel"],
+            "clientCustomerId": item.get("clientCustomerId", ""),
+            **_echoes(item, "clientHumanId"),
+            **_ids(answer),
+            "identity": answer.identity,
+        }
+        if answer.additional_identities:
+            result["additionalIdentities"] = answer.additional_identities
+        result["evaluation"] = answer.evaluation
+        return result
+
+    def _persona(self, project: Project, phone_number: str, kind: str) -> Persona:
+        """The number's persona; a test user of other verification types is refused like Prove's."""
+        persona = self.kit.personas.resolve(project.client_id, phone_number, PRODUCT)
+        if persona.verification_types and kind not in persona.verification_types:
+            if project.unknown_numbers == "reject":
+                raise sandbox_user_access_denied(phone_number, f"{kind} verification")
+            return DEFAULT_PERSONA
+        return persona
+
+    def _answer(
+        self, project: Project, request: dict[str, Any], persona: Persona, kind: str, flow: VerificationFlow
+    ) -> Answer:
+        kit = self.kit
+        now = kit.clock.now()
+        phone = request["phoneNumber"]
+        known = self._named_identity(project, request)
+        outcome = persona.verification.get(kind, VerificationOutcome())
+        names_failed = kind in TAKES_NAMES and not persona.name_matches(request["firstName"], request["lastName"])
+        data_passed = outcome.success if outcome.success is not None else persona.data_check == "success"
+        success = data_passed and not names_failed
+        level = outcome.assurance_level or ("AL2" if success else "AL-1")
+        if names_failed:
+            level = "AL-1"
+        reasons = list(outcome.reasons) if outcome.reasons and not names_failed else [_reason(level)]
+        identity = self._identity(persona, request, kind, outcome, now) if success else {}
+        identity.update(assuranceLevel=level, reasons=reasons)
+        failure = NAME_MISMATCH if names_failed else IDENTITY_NOT_FOUND
+        evaluation = outcome.evaluation or _evaluation(kind, success, failure)
+        enrolled = success and outcome.enrolled
+        if enrolled:
+            known = kit.identities.enrol(
+                project.client_id,
+                phone,
+                persona,
+                now,
+                client_customer_id=request.get("clientCustomerId", ""),
+                client_human_id=request.get("clientHumanId", ""),
+                attributes=[(a["attributeType"], a["attributeValue"]) for a in request.get("identityAttributes", ())],
+            )
+        elif known is None:
+            found = kit.identities.find_by_phone(project.client_id, phone)
+            known = found[0] if found else None
+        flow.record(now, "verification", verificationType=kind, phoneNumber=phone, success=_text(success),
+                    assuranceLevel=level, reason="name does not match" if names_failed else "")
+        if enrolled:
+            flow.record(now, "identity-enrolled", identityId=known.identity_id)
+        flow.outcomes.append({"phoneNumber": phone, "success": _text(success), "assuranceLevel": level})
+        return Answer(
+            success=success,
+            verification_type=kind,
+            identity=identity,
+            evaluation=evaluation,
+            prove_id=known.identity_id if known is not None else "",
+            prove_phone_alias=_phone_alias(project.client_id, phone),
+            enrolled=enrolled,
+            additional_identities=[dict(i) for i in outcome.additional_identities] if success else [],
+            businesses=[dict(b) for b in outcome.businesses] if success and kind == "prefillForBiz" else [],
+        )
+
+    def _named_identity(self, project: Project, request: dict[str, Any]) -> Any:
+        """The identity a request's proveId names; it must be the same number's."""
+        if "proveId" not in request:
+            return None
+        identity = self.kit.identities.get(project.client_id, request["proveId"])
+        if identity is None:
+            raise malformed(f"field 'proveId' must name an identity of this project (got {request['proveId']!r})")
+        if normalize(identity.phone_number) != normalize(request["phoneNumber"]):
+            raise malformed(f"field 'proveId' names the identity of another phone number than {request['phoneNumber']}")
+        return identity
+
+    @staticmethod
+    def _identity(
+        persona: Persona, request: dict[str, Any], kind: str, outcome: VerificationOutcome, now: float
+    ) -> dict[str, Any]:
+        """The identity data a success returns: what the type (or the scenario) asks for, as known."""
+        known = persona.identity
+        returns = outcome.returns if outcome.returns is not None else DEFAULT_RETURNS[kind]
+        out: dict[str, Any] = {}
+        if "name" in returns:
+            first, last = known.first_name or request.get("firstName", ""), known.last_name or request.get("lastName", "")
+            out.update({key: value for key, value in (("firstName", first), ("lastName", last)) if value})
+        if "dateOfBirth" in returns and known.dob:
+            out["dateOfBirth"] = known.dob
+        if "nationalId" in returns and known.ssn:
+            out["nationalId"] = f"{known.ssn[:3]}-{known.ssn[3:5]}-{known.ssn[5:]}"
+        if "emails" in returns and known.email_addresses:
+            out["emails"] = list(known.email_addresses)
+        if "addresses" in returns and known.addresses:
+            out["addresses"] = [
+                {key: value for key, value in (("address", a.address), ("extendedAddress", a.extended_address),
+                                               ("city", a.city), ("region", a.region), ("zipCode", a.postal_code))
+                 if value}
+                for a in known.addresses
+            ]
+        if "age" in returns or outcome.min_age is not None:
+            age = _age(known.dob, now)
+            low = outcome.min_age if outcome.min_age is not None else age
+            high = outcome.max_age if outcome.max_age is not None else age
+            out.update({key: value for key, value in (("minAge", low), ("maxAge", high)) if value is not None})
+        return out
+
+    def _flow(self, project: Project, request: dict[str, Any], persona: Persona, kind: str) -> VerificationFlow:
+        flow = VerificationFlow(**self.kit.new_flow_fields(project, PRODUCT, request, persona), verification_type=kind)
+        self.kit.flows.add(flow)
+        return flow
+
+
+def _text(success: bool) -> str:
+    return "true" if success else "false"
+
+
+def _reason(level: str) -> str:
+    return POOR_IDENTITY if level == "AL-1" else f"[{level}a]"
+
+
+def _echoes(request: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {name: request[name] for name in names if name in request}
+
+
+def _ids(answer: Answer) -> dict[str, Any]:
+    out = {"proveId": answer.prove_id} if answer.prove_id else {}
+    out["provePhoneAlias"] = answer.prove_phone_alias
+    return out
+
+
+def _given_text(given: dict[str, Any], name: str) -> str:
+    value = given.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _evaluation(kind: str, success: bool, failure: dict[str, str]) -> dict[str, Any]:
+    """Global Fraud Policy results: identification carries a failure's reason (reference §3.6)."""
+    passed = {"result": "pass"}
+    out: dict[str, Any] = {"authentication": passed, "risk": passed}
+    if not success:
+        out["identification"] = {"result": "fail", "failureReasons": dict(failure)}
+    elif kind in ("prefill", "prefillForBiz", "accountOpening"):
+        out["identification"] = passed
+    return out
+
+
+def _phone_alias(project_id: str, phone_number: str) -> str:
+    """A stable subscriber alias per project and number (Prove's provePhoneAlias is persistent)."""
+    digest = hashlib.sha256(f"{project_id}\x00{normalize(phone_number)}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest().upper()[:40]
+
+
+def _age(dob: str, now: float) -> int | None:
+    if not dob:
+        return None
+    born = datetime.date.fromisoformat(dob)
+    today = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).date()
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
