@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from emulator.flows.verification import MAX_BATCH
@@ -246,3 +247,21 @@ def test_batch_limits(emu):
     assert refused(emu.post("/v3/verify/batch", {"clientRequestId": "x"}), 400, 8001) == "field 'items' is required"
     full = ok(emu.post("/v3/verify/batch", {"items": [{"phoneNumber": "2025550101", **CASEY}] * MAX_BATCH}))
     assert len(full["results"]) == MAX_BATCH and {r["success"] for r in full["results"]} == {"true"}
+
+
+# -- /openapi.json ---------------------------------------------------------------------------------------
+
+
+def test_openapi_documents_both_generations_of_verify_as_one_of(emu):
+    operation = emu.http.get("/openapi.json").json()["paths"]["/v3/verify"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["x-discriminating-fields"] == ["verificationType", "possessionType"]
+    assert [shape["title"] for shape in schema["oneOf"]] == ["current generation", "possession-based generation"]
+    validator = jsonschema.Draft202012Validator(schema)
+    current = {**ELENA, "verificationType": "verifiedUser"}
+    possession = {**ELENA, "possessionType": "none"}
+    assert validator.is_valid(current) and validator.is_valid(possession)
+    assert not validator.is_valid({**current, "possessionType": "none"})
+    assert not validator.is_valid(ELENA)
+    replies = operation["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"]
+    assert [reply["title"] for reply in replies] == ["current generation", "possession-based generation"]
