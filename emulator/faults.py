@@ -8,6 +8,7 @@ faulted call is answered before the emulator looks at it, so it changes no state
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from emulator.errors import ProveError
 from emulator.scenarios.model import Fault, Persona
@@ -23,6 +24,9 @@ PERSONA_FAULT_ENDPOINTS = (
     "/v3/unify",
     "/v3/unify-status",
     "/v3/unify-bind",
+    "/v1/server/auth/start",
+    "/v1/server/auth/continue",
+    "/v1/server/auth/finish",
     "/v1/client/mobile/otp/start",
     "/v1/client/mobile/otp/finish",
     "/v1/client/mobile/otp/error",
@@ -33,13 +37,36 @@ PERSONA_FAULT_ENDPOINTS = (
 RUNTIME_FAULT_ENDPOINTS = (
     "/token",
     *PERSONA_FAULT_ENDPOINTS,
-    "/v3/identity",
+    "/v3/identity",  # also faults /v3/identity/ (the same endpoint)
     "/v3/identity/batch",
-    "/v3/identity/{identityId}",
-    "/v3/identity/{identityId}/deactivate",
-    "/v3/identity/{identityId}/activate",
+    "/v3/identity/{proveId}",
+    "/v3/identity/{proveId}/deactivate",
+    "/v3/identity/{proveId}/activate",
     "/v3/identity/{mobileNumber}/lookup",
+    "/v3/identity/{identityId}/cross-domain",
+    "/v3/discover",
+    "/v3/fetch",
+    "/v3/domain/id",
+    "/v3/domain/link",
+    "/v3/domain/confirm-link",
+    "/v3/domain/linked",
+    "/v3/domain/unlink",
+    "/v3/device/revoke",
 )
+# Other spellings of those templates: SDKs up to 0.14.6 name the path parameter identityId, later
+# ones proveId (the same id), and Prove still spells cross-domain's identityId.
+FAULT_ENDPOINT_ALIASES = {
+    "/v3/identity/{identityId}": "/v3/identity/{proveId}",
+    "/v3/identity/{identityId}/deactivate": "/v3/identity/{proveId}/deactivate",
+    "/v3/identity/{identityId}/activate": "/v3/identity/{proveId}/activate",
+    "/v3/identity/{proveId}/cross-domain": "/v3/identity/{identityId}/cross-domain",
+    "/v3/identity/": "/v3/identity",
+}
+
+
+def canonical_fault_endpoint(endpoint: Any) -> Any:
+    """The template faults are filed under, for an alias; anything else as given (the caller checks it)."""
+    return FAULT_ENDPOINT_ALIASES.get(endpoint, endpoint) if isinstance(endpoint, str) else endpoint
 
 _CODES = {400: 8001, 401: 8002, 403: 8003, 404: 8011}
 

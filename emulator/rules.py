@@ -47,6 +47,15 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class Int:
+    name: str
+    required: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Check:
     """A rule across fields: `test` returns an error message, or None when the value is fine."""
 
@@ -93,7 +102,7 @@ class Choice:
         raise malformed(f"{names}: exactly one of them")
 
 
-Field = Union[Text, Flag, Obj, Array]
+Field = Union[Text, Flag, Int, Obj, Array]
 
 
 def _child(path: str, name: str) -> str:
@@ -158,6 +167,8 @@ def _validate_field(item: Field, raw: Any, field_path: str) -> Any:
         if not isinstance(raw, bool):
             raise malformed(f"field '{field_path}' must be a boolean (true or false)")
         return raw
+    if isinstance(item, Int):
+        return _validate_int(item, raw, field_path)
     if isinstance(item, Obj):
         return validate(item, raw, field_path)
     if not isinstance(raw, list):
@@ -167,6 +178,16 @@ def _validate_field(item: Field, raw: Any, field_path: str) -> Any:
     if item.per_item:
         return raw
     return [_validate_field(item.item, element, f"{field_path}[{index}]") for index, element in enumerate(raw)]
+
+
+def _validate_int(item: Int, raw: Any, field_path: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise malformed(f"field '{field_path}' must be a whole number")
+    low = item.minimum if item.minimum is not None else "any"
+    high = item.maximum if item.maximum is not None else "any"
+    if (item.minimum is not None and raw < item.minimum) or (item.maximum is not None and raw > item.maximum):
+        raise malformed(f"field '{field_path}' must be from {low} to {high} (got {raw})")
+    return raw
 
 
 def _validate_text(item: Text, raw: Any, field_path: str) -> str:
@@ -200,6 +221,13 @@ def json_schema(spec: Field | Choice) -> dict[str, Any]:
         return _described(schema, spec.description)
     if isinstance(spec, Flag):
         return _described({"type": "boolean"}, spec.description)
+    if isinstance(spec, Int):
+        schema = {"type": "integer"}
+        if spec.minimum is not None:
+            schema["minimum"] = spec.minimum
+        if spec.maximum is not None:
+            schema["maximum"] = spec.maximum
+        return _described(schema, spec.description)
     if isinstance(spec, Array):
         schema = {"type": "array", "items": json_schema(spec.item)}
         if spec.max_items is not None:

@@ -13,12 +13,16 @@ from emulator.channels import StatusChannels
 from emulator.clock import Clock
 from emulator.faults import FaultBook
 from emulator.flows.base import Flow
+from emulator.flows.domains import DomainLinks
 from emulator.flows.identity_manager import IdentityManager
 from emulator.flows.kit import FlowKit
 from emulator.flows.possession import PossessionService
 from emulator.flows.prefill import PreFill
+from emulator.flows.prove_auth import ProveAuth
+from emulator.flows.prove_keys import ProveKeys
 from emulator.flows.store import FlowStore
 from emulator.flows.unify import Unify
+from emulator.flows.verification import Verification
 from emulator.flows.verified_users import VerifiedUsers
 from emulator.identities import IdentityStore
 from emulator.journal import Journal
@@ -73,9 +77,14 @@ class Emulator:
             public_origin=lambda: self.public_origin,
         )
         self.verified_users = VerifiedUsers(kit)
+        self.verification = Verification(kit)
         self.prefill = PreFill(kit)
-        self.unify = Unify(kit)
-        self.identity_manager = IdentityManager(kit)
+        # One Prove Key store: a key bound by Unify is recognised by Prove Auth, and the other way round.
+        prove_keys = ProveKeys()
+        self.unify = Unify(kit, prove_keys)
+        self.prove_auth = ProveAuth(kit, prove_keys)
+        self.domains = DomainLinks(kit, self.projects)
+        self.identity_manager = IdentityManager(kit, self.domains)
         self.webhooks = WebhookDispatcher(self.clock, self.projects, self.identities)
 
     @property
@@ -98,6 +107,7 @@ class Emulator:
         for flow in self.flows.reset(project_id):
             self._flow_expired(flow)
         self.identities.reset(project_id)
+        self.domains.reset(project_id)
         self.unify.keys.reset(project_id)
         self.webhooks.reset(project_id)
         self.outbox.clear(project_id)

@@ -30,11 +30,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulator.clock import parse_rfc3339, rfc3339
-from emulator.flows import verification
+from emulator.domains import pcid_of
+from emulator.flows import domains, identity_manager, prove_auth, unify, verification
 from emulator.flows.verified_users import VERIFY_REQUEST, VERIFY_STATUS_REQUEST
 from emulator.http.app import all_routes
 from emulator.projects import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from emulator.rules import Flag, Obj, Text
+from emulator.rules import Flag, Int, Obj, Text
 from emulator.service import Emulator
 from tests.flow_drivers import T0, catalogue, new_test_client, spec_checker
 
@@ -84,10 +85,34 @@ VALID_BATCH_ITEM = {
     "clientCustomerId": "customer-1",
     "clientHumanId": "human-1",
 }
+TEAM_B_PCID = pcid_of("team-b")  # a second project of the harness
 # Every other JSON endpoint of Prove's API whose fields the property tests corrupt: (path, rules, a valid body).
 FIELD_CASES = [
     ("/v3/verify", verification.VERIFY_REQUEST, VALID_CURRENT_VERIFY),
     ("/v3/verify/batch", verification.BATCH_REQUEST, {"clientRequestId": "batch-1", "items": [VALID_BATCH_ITEM]}),
+    ("/v3/identity", identity_manager.ENROL_REQUEST, {
+        "phoneNumber": "2001004031", "clientCustomerId": "customer-1", "clientHumanId": "human-1",
+        "deviceId": "device-1", "clientRequestId": "request-1",
+        "identityAttributes": [{"attributeType": "myWalletId", "attributeValue": "token123"}]}),
+    ("/v3/identity/batch", identity_manager.BATCH_REQUEST, {
+        "clientRequestId": "request-1", "items": [{"phoneNumber": "2001004031", "clientCustomerId": "customer-1"}]}),
+    ("/v3/identity/{identityId}/cross-domain", identity_manager.CLIENT_REQUEST_ONLY, {"clientRequestId": "request-1"}),
+    ("/v3/identity/{proveId}/deactivate", identity_manager.CLIENT_REQUEST_ONLY, {"clientRequestId": "request-1"}),
+    ("/v3/unify", unify.UNIFY_REQUEST, {
+        "possessionType": "mobile", "phoneNumber": "2025550100", "clientRequestId": "request-1",
+        "clientHumanId": "human-1", "deviceId": "8a1d2c6e-1111-4b08-83ba-75d08780aebd", "checkReputation": True,
+        "ipAddress": "198.51.100.10", "mobileAuthEnabled": False, "emailAddress": "casey@example.com",
+        "allowOTPRetry": True}),
+    ("/v3/device/revoke", unify.REVOKE_REQUEST, {"clientRequestId": "request-1", "deviceId": "device-1"}),
+    ("/v1/server/auth/start", prove_auth.START_REQUEST, {"requestId": "request-1", "subjects": {"mobile": {
+        "claim": {"mobileNumber": "2025550100"},
+        "authenticators": {"otp": {"messageText": "#### is your code", "allowOtpRetry": True}}}}}),
+    ("/v1/server/auth/continue", prove_auth.CONTINUE_REQUEST, {
+        "authId": "auth-1", "requestId": "request-1", "subjects": {"mobile": {"claim": {"mobileNumber": "2025550100"}}}}),
+    ("/v1/server/auth/finish", prove_auth.FINISH_REQUEST, {"authId": "auth-1"}),
+    ("/v3/domain/link", domains.LINK_REQUEST, {"pcid": TEAM_B_PCID, "scopes": ["identity"]}),
+    ("/v3/domain/confirm-link", domains.CONFIRM_REQUEST, {"pcid": TEAM_B_PCID}),
+    ("/v3/domain/unlink", domains.UNLINK_REQUEST, {"pcidTo": TEAM_B_PCID, "pcidFrom": pcid_of(DEFAULT_CLIENT_ID)}),
 ]
 
 # -- generated values --------------------------------------------------------------------------------
@@ -210,6 +235,16 @@ class Harness:
         self.done_flow = self.verify({**VALID_VERIFY, "phoneNumber": "2025550101", "possessionType": "none"})
         self.identity_id = self.expect(200, "POST", "/v3/verify-status", headers=self.bearer(),
                                        json={"correlationId": self.done_flow["correlationId"]})["identityId"]
+        # A Prove Key bound by customer-supplied possession (so revoke has a key to disturb).
+        unified = self.expect(200, "POST", "/v3/unify", json={"possessionType": "none", "phoneNumber": "2001004014"},
+                              headers=self.bearer())
+        for step in ("/v3/unify-status", "/v3/unify-bind"):
+            self.expect(200, "POST", step, json={"correlationId": unified["correlationId"], "phoneNumber": "2001004014"},
+                        headers=self.bearer())
+        assert self.emulator.unify.keys.all(), "the harness needs a bound Prove Key"
+        # A second domain, with a link request pending from this one.
+        self.expect(200, "PUT", "/__emulator/projects/team-b", json={"clientSecret": "secret-b"})
+        self.expect(200, "POST", "/v3/domain/link", json={"pcid": TEAM_B_PCID}, headers=self.bearer())
         self.before = self.state()
 
     # -- sending ------------------------------------------------------------------------------------
@@ -271,6 +306,8 @@ class Harness:
             "sms": [sms.as_json() for sms in emulator.outbox.messages()],
             "projects": [project.as_json() for project in emulator.projects.all()],
             "faults": [fault.as_json() for fault in emulator.faults.runtime],
+            "domains": [emulator.domains.linked(project) for project in emulator.projects.all()],
+            "prove keys": [vars(key).copy() for key in emulator.unify.keys.all()],
             "clock": (emulator.clock.now(), emulator.clock.frozen),
         }
 
@@ -360,9 +397,14 @@ def test_token_refuses_bad_forms(harness: Harness, request: dict[str, Any]) -> N
 def corrupt_field(spec: Obj, valid: dict[str, Any]) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
     """A valid body with exactly one field made invalid for its declared rule: (field, body)."""
 
-    def bad_values(item: Text | Flag) -> st.SearchStrategy[Any]:
+    def bad_values(item: Text | Flag | Int) -> st.SearchStrategy[Any]:
         if isinstance(item, Flag):
             return wrong_type("boolean")
+        if isinstance(item, Int):
+            out_of_range = [st.integers(max_value=item.minimum - 1)] if item.minimum is not None else []
+            if item.maximum is not None:
+                out_of_range.append(st.integers(min_value=item.maximum + 1))
+            return st.one_of(wrong_type("integer"), numeric_text, *out_of_range)
         options = [wrong_type("string")]
         if item.required or item.required_when:
             options.append(st.sampled_from([None, ""]))
@@ -374,7 +416,7 @@ def corrupt_field(spec: Obj, valid: dict[str, Any]) -> st.SearchStrategy[tuple[s
             options.append(st.text(min_size=1, max_size=40).filter(lambda text: not item.pattern.matches(text)))
         return st.one_of(options)
 
-    fields = [item for item in spec.fields if isinstance(item, (Text, Flag))]
+    fields = [item for item in spec.fields if isinstance(item, (Text, Flag, Int))]
     return st.sampled_from(fields).flatmap(
         lambda item: bad_values(item).map(lambda value: (item.name, {**valid, item.name: value}))
     )
@@ -461,7 +503,7 @@ def test_verify_batch_answers_a_bad_item_in_its_result_and_verifies_the_others(
             continue
         assert result["success"] == "false" and result["assuranceLevel"] == "AL-1", result
         named = f"field 'items[{index}].{field}'" if junk is None else f"field 'items[{index}]' must be a JSON object"
-        assert result["error"].startswith("8001: ") and named in result["error"], result
+        assert result["error"].startswith(named), result
     after = {flow["correlationId"]: flow for flow in harness.state()["flows"]}
     for flow in harness.before["flows"]:
         assert after[flow["correlationId"]] == flow, "a batch changed a flow that was there before it"

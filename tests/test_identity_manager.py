@@ -25,7 +25,8 @@ def bearer(emu, token: str | None = None) -> dict[str, str]:
 
 def enrol(emu, phone: str = MERLA, token: str | None = None, **fields: Any) -> str:
     reply = ok(emu.post("/v3/identity", {"phoneNumber": phone, **fields}, token=token))
-    assert set(reply) == {"identityId", "success"} and reply["success"] is True
+    assert set(reply) == {"identityId", "proveId", "success"} and reply["success"] is True
+    assert reply["proveId"] == reply["identityId"]
     return reply["identityId"]
 
 
@@ -108,10 +109,11 @@ def test_batch_enrols_each_item_and_reports_errors_per_item(emu):
     reply = ok(emu.post("/v3/identity/batch", {"items": [
         {"phoneNumber": MERLA}, {"phoneNumber": UNKNOWN}, {"phoneNumber": JAIMIE, "clientCustomerId": "c-2"}]}))
     merla, unknown, jaimie = reply["results"]
-    assert merla["phoneNumber"] == MERLA and set(merla) == {"identityId", "phoneNumber"}
+    assert merla["phoneNumber"] == MERLA and set(merla) == {"identityId", "proveId", "phoneNumber"}
     assert unknown["phoneNumber"] == UNKNOWN and "identityId" not in unknown
-    assert unknown["error"]["code"] == 8007 and UNKNOWN in unknown["error"]["message"]
-    assert set(unknown["error"]) == {"code", "message"}
+    # error is a string, as in Prove's SDK (example "Invalid Phone Number")
+    assert isinstance(unknown["error"], str) and UNKNOWN in unknown["error"]
+    assert set(unknown) == {"phoneNumber", "error"}
     assert ok(get(emu, jaimie["identityId"]))["clientCustomerId"] == "c-2"
     assert sorted(listed_ids(emu)) == sorted([merla["identityId"], jaimie["identityId"]])
 
@@ -301,4 +303,5 @@ def test_a_verified_users_project_may_manage_its_identities(emu):
     identity_id = ok(emu.post("/v3/verify-status", {"correlationId": reply["correlationId"]}, token=token))["identityId"]
     assert ok(set_active(emu, identity_id, False, token)) == {"success": True}
     assert listing(emu, token=token) == {"results": []}
-    assert listing(emu, token=token, showInactive="true") == {"results": [{"identityId": identity_id}]}
+    assert listing(emu, token=token, showInactive="true") == {
+        "results": [{"identityId": identity_id, "proveId": identity_id}]}

@@ -1,4 +1,5 @@
-"""Identity Manager: enrol, list, look up, (de)activate and remove identities (reference §4.12).
+"""Identity Manager: enrol, list, look up, (de)activate and remove identities (reference §4.12), and
+see the same person across linked domains: cross-domain, discover and fetch (current-generation §5).
 
 Identities enrolled by successful Verified Users flows are the same records. Projects of the
 identity-manager or verified-users product may call it; another project's identity is 8011.
@@ -8,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.domains import issuer_id_of, pcid_of
 from emulator.errors import ProveError, identity_not_found, malformed
+from emulator.flows.domains import DomainLinks
 from emulator.flows.kit import FlowKit
 from emulator.flows.steps import require_product
-from emulator.identities import EnrolledIdentity
+from emulator.identities import Attribute, EnrolledIdentity
 from emulator.projects import Project
 from emulator.rules import PHONE_NUMBER, Array, Check, Obj, Text
 
@@ -19,53 +22,110 @@ from emulator.rules import PHONE_NUMBER, Array, Check, Obj, Text
 PRODUCT = "identity-manager"
 MAX_BATCH = 100
 MAX_PAGE = 1000
+MAX_ATTRIBUTES = 20
+MAX_BATCH_BODY_BYTES = 64 * 1024  # 100 items of the largest shape fit; Prove's 4 KB would not
 
-_ITEM_FIELDS = (
+_REQUEST_ID = Text("clientRequestId", max_length=128)
+_ATTRIBUTE = Obj("", (
+    Text("attributeType", required=True, max_length=128, description="e.g. myWalletId"),
+    Text("attributeValue", required=True, max_length=1024, description="e.g. token123"),
+))
+ENROL_REQUEST = Obj("", (
     Text("phoneNumber", required=True, pattern=PHONE_NUMBER),
     Text("clientCustomerId", max_length=128),
-    Text("deviceId", max_length=128),
+    Text("deviceId", max_length=128, description="The Prove Key id (Unify)."),
+    Text("clientHumanId", max_length=128),
+    Array("identityAttributes", _ATTRIBUTE, max_items=MAX_ATTRIBUTES,
+          description="Attributes served back by GET /v3/discover and GET /v3/fetch."),
+    _REQUEST_ID,
+))
+# Two shapes share one item: Prove's guide and SDKs up to 0.13.0 send {phoneNumber, ...}; from 0.13.1
+# the SDK's generator reuses the cross-domain item {clientName, identityId, pcid}, which here means
+# "enrol the number of identity identityId of domain pcid" (the caller's own domain or a linked one).
+_BATCH_ITEM = Obj(
+    "item",
+    (
+        Text("phoneNumber", pattern=PHONE_NUMBER),
+        Text("clientCustomerId", max_length=128),
+        Text("deviceId", max_length=128),
+        Text("clientName", max_length=128, description="Cross-domain shape: informational, not checked."),
+        Text("identityId", max_length=128, description="Cross-domain shape: an identity of domain pcid."),
+        Text("pcid", max_length=64, description="Cross-domain shape: the caller's own domain or a linked one."),
+    ),
+    description="Either {phoneNumber, clientCustomerId?, deviceId?} or {clientName?, identityId, pcid}.",
 )
-ENROL_REQUEST = Obj("", (*_ITEM_FIELDS, Text("clientRequestId", max_length=128)))
-_BATCH_ITEM = Obj("item", _ITEM_FIELDS)
+
+
+def _items_of(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+    for key in ("items", "identities"):
+        if key in body:
+            return key, body[key]
+    return None
 
 
 def _has_items(body: dict[str, Any]) -> str | None:
-    if "items" in body or "identities" in body:
+    if _items_of(body) is not None:
         return None
-    return "field 'items' (or its alias 'identities') is required"
+    return "field 'items' (or its alias 'identities') is required in the request body"
+
+
+def _items_have_a_shape(body: dict[str, Any]) -> str | None:
+    key, items = _items_of(body) or ("items", [])
+    for index, item in enumerate(items):
+        where = f"field '{key}[{index}]"
+        cross = "identityId" in item or "pcid" in item
+        if "phoneNumber" in item and cross:
+            return (f"{where}' mixes the two item shapes: send phoneNumber (with clientCustomerId, deviceId) "
+                    "or identityId and pcid, not both")
+        if not cross and "phoneNumber" not in item:
+            return f"{where}.phoneNumber' is required (or identityId and pcid, the item shape of SDK 0.13.1+)"
+        if cross and "identityId" not in item:
+            return f"{where}.identityId' is required with pcid"
+        if cross and "pcid" not in item:
+            return f"{where}.pcid' is required with identityId"
+    return None
 
 
 BATCH_REQUEST = Obj(
     "",
     (
-        Text("clientRequestId", max_length=128),
+        _REQUEST_ID,
         Array("items", _BATCH_ITEM, max_items=MAX_BATCH, description=f"At most {MAX_BATCH} identities."),
         Array("identities", _BATCH_ITEM, max_items=MAX_BATCH,
               description="The name Prove's guide uses for items; either is accepted."),
     ),
-    checks=(Check("items (or identities) is required.", _has_items),),
+    checks=(Check("items (or identities) is required.", _has_items),
+            Check("Each item is of one of the two shapes.", _items_have_a_shape)),
 )
-CLIENT_REQUEST_ONLY = Obj("", (Text("clientRequestId", max_length=128),))
+CLIENT_REQUEST_ONLY = Obj("", (_REQUEST_ID,))
 
 
 class IdentityManager:
-    def __init__(self, kit: FlowKit) -> None:
+    def __init__(self, kit: FlowKit, domains: DomainLinks) -> None:
         self.kit = kit
+        self.domains = domains
 
     def enrol(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         require_product(project, PRODUCT, "verified-users")
         identity = self._enrol_one(project, request)
-        return {"identityId": identity.identity_id, "success": True}
+        return {**_ids(identity), "success": True}
 
     def batch(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
+        """Each item enrolled on its own: a test-user or domain problem is that item's `error` (a
+        string, as in Prove's SDK), while a malformed item refuses the whole batch (8001)."""
         require_product(project, PRODUCT, "verified-users")
+        _, items = _items_of(request) or ("items", [])
         results: list[dict[str, Any]] = []
-        for item in request.get("items", request.get("identities", [])):
+        for item in items:
+            phone_number = item.get("phoneNumber", "")
             try:
-                identity = self._enrol_one(project, item)
-                results.append({"identityId": identity.identity_id, "phoneNumber": item["phoneNumber"]})
+                if "identityId" in item:
+                    phone_number = self._linked_identity(project, item["pcid"], item["identityId"]).phone_number
+                identity = self._enrol_one(project, {**item, "phoneNumber": phone_number})
+                results.append({**_ids(identity), "phoneNumber": phone_number})
             except ProveError as error:
-                results.append({"phoneNumber": item["phoneNumber"], "error": error.body()})
+                result: dict[str, Any] = {"phoneNumber": phone_number} if phone_number else {}
+                results.append({**result, "error": error.message})
         return {"results": results}
 
     def list(self, project: Project, query: dict[str, str]) -> dict[str, Any]:
@@ -80,7 +140,7 @@ class IdentityManager:
                 raise malformed(f"query 'startKey' must be a lastKey from an earlier page (got {query['startKey']!r})")
             start = ids.index(query["startKey"]) + 1
         page = chosen[start:start + limit]
-        reply: dict[str, Any] = {"results": [{"identityId": identity.identity_id} for identity in page]}
+        reply: dict[str, Any] = {"results": [_ids(identity) for identity in page]}
         if start + limit < len(chosen):
             reply["lastKey"] = page[-1].identity_id
         return reply
@@ -104,6 +164,65 @@ class IdentityManager:
         found = self.kit.identities.find_by_phone(project.client_id, phone_number)
         return {"items": [identity.as_json() for identity in found]}
 
+    # -- across domains -------------------------------------------------------------------------------
+
+    def cross_domain(self, project: Project, identity_id: str) -> dict[str, Any]:
+        """The same person (phone number) in the domains linked to the caller's."""
+        identity = self._identity(project, identity_id)
+        found = [
+            {"clientName": self.domains.name_of(other.project_id), "identityId": other.identity_id,
+             "pcid": pcid_of(other.project_id)}
+            for other in self._in_linked_domains(identity)
+        ]
+        # TS SDK 0.13.1 reads the misspelled key; every other SDK ignores it.
+        return {"count": len(found), "identities": found, "identites": found}
+
+    def discover(self, project: Project, query: dict[str, str]) -> dict[str, Any]:
+        require_product(project, PRODUCT, "verified-users")
+        identity = self._identity(project, _required_query(query, "proveId"))
+        return {"results": [{"attributeId": attribute.attribute_id, "issuerId": issuer}
+                            for issuer, attribute in self._attributes(identity)]}
+
+    def fetch(self, project: Project, query: dict[str, str]) -> dict[str, Any]:
+        require_product(project, PRODUCT, "verified-users")
+        prove_id = _required_query(query, "proveId")
+        attribute_id = _required_query(query, "attributeId")
+        identity = self._identity(project, prove_id)
+        for issuer, attribute in self._attributes(identity):
+            if attribute.attribute_id == attribute_id:
+                return {"results": [{"attributeId": attribute.attribute_id, "issuerId": issuer,
+                                     "attributeValue": attribute.attribute_value}]}
+        raise ProveError(404, 8011, f"attribute not found: {attribute_id!r} is not an attribute of identity "
+                                    f"{prove_id!r} or of the same person in a linked domain (see GET /v3/discover)")
+
+    def _in_linked_domains(self, identity: EnrolledIdentity) -> list[EnrolledIdentity]:
+        return [
+            other
+            for project_id in self.domains.linked_projects(identity.project_id)
+            for other in self.kit.identities.find_by_phone(project_id, identity.phone_number)
+        ]
+
+    def _attributes(self, identity: EnrolledIdentity) -> list[tuple[str, Attribute]]:
+        """(issuerId, attribute) of the identity and of the same person in linked domains."""
+        holders = [identity, *self._in_linked_domains(identity)]
+        return [(issuer_id_of(holder.project_id), attribute) for holder in holders for attribute in holder.attributes]
+
+    def _linked_identity(self, project: Project, pcid: str, identity_id: str) -> EnrolledIdentity:
+        """Identity `identity_id` of domain `pcid`, which must be the caller's or linked to it."""
+        domain = self.domains.project_of(pcid)
+        if domain is None:
+            raise malformed(f"no domain has pcid {pcid!r}")
+        if domain.client_id != project.client_id and domain.client_id not in self.domains.linked_projects(
+                project.client_id):
+            raise ProveError(403, 8003, f"domain {pcid} is not linked to this domain (POST /v3/domain/link, "
+                                        "then the other domain confirms)")
+        identity = self.kit.identities.get(domain.client_id, identity_id)
+        if identity is None:
+            raise identity_not_found(identity_id)
+        return identity
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
     def _enrol_one(self, project: Project, item: dict[str, Any]) -> EnrolledIdentity:
         kit = self.kit
         persona = kit.personas.resolve(project.client_id, item["phoneNumber"], PRODUCT)
@@ -114,6 +233,8 @@ class IdentityManager:
             kit.clock.now(),
             client_customer_id=item.get("clientCustomerId", ""),
             device_id=item.get("deviceId", ""),
+            client_human_id=item.get("clientHumanId", ""),
+            attributes=[(a["attributeType"], a["attributeValue"]) for a in item.get("identityAttributes", [])],
         )
 
     def _identity(self, project: Project, identity_id: str) -> EnrolledIdentity:
@@ -122,6 +243,22 @@ class IdentityManager:
         if identity is None:
             raise identity_not_found(identity_id)
         return identity
+
+
+def _ids(identity: EnrolledIdentity) -> dict[str, str]:
+    """One id under both its names: SDKs up to 0.14.6 read identityId, later ones proveId."""
+    return {"identityId": identity.identity_id, "proveId": identity.identity_id}
+
+
+def _required_query(query: dict[str, str], name: str) -> str:
+    value = query.get(name)
+    if value is None:
+        # Naming what did arrive helps with a misspelt name (e.g. identityId for proveId).
+        sent = f" (the query has: {', '.join(sorted(query))})" if query else ""
+        raise malformed(f"query '{name}' is required{sent}")
+    if not value:
+        raise malformed(f"query '{name}' must not be empty")
+    return value
 
 
 def _int_query(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -186,7 +186,7 @@ class Verification:
                 "phoneNumber": _given_text(given, "phoneNumber"),
                 "assuranceLevel": "AL-1",
                 "clientCustomerId": _given_text(given, "clientCustomerId"),
-                "error": f"{error.code}: {error.message}",
+                "error": error.message,  # a string, as in Prove's SDK (its example: "Invalid Phone Number")
             }
         result: dict[str, Any] = {
             "success": _text(answer.success),

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.errors import internal, method_not_allowed, not_found
-from emulator.http import control, device, identity_manager, oauth, prefill, unify, verified_users, webhooks
+from emulator.http import control, device, domains, identity_manager, oauth, prefill, prove_auth, unify, verified_users, webhooks
 from emulator.http.api import Operation, error_response, json_response
 from emulator.http.openapi import build_spec
 from emulator.service import Emulator
@@ -45,7 +45,9 @@ def all_routes() -> list[tuple[Operation, BaseRoute]]:
         *verified_users.ROUTES,
         *prefill.ROUTES,
         *unify.ROUTES,
+        *prove_auth.ROUTES,
         *identity_manager.ROUTES,
+        *domains.ROUTES,
         *device.ROUTES,
         *control.ROUTES,
         *webhooks.ROUTES,

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 from emulator import __version__
 from emulator.clock import parse_rfc3339, rfc3339
 from emulator.errors import ProveError, invalid_correlation_id, malformed
-from emulator.faults import RUNTIME_FAULT_ENDPOINTS
+from emulator.faults import FAULT_ENDPOINT_ALIASES, RUNTIME_FAULT_ENDPOINTS, canonical_fault_endpoint
 from emulator.http.api import Operation, Param, control_api, emulator_of, json_response, read_json
 from emulator.projects import ProjectsFileError, project_from_json
 from emulator.scenarios.loader import ScenarioError, schema as scenario_schema
@@ -455,7 +455,9 @@ ADD_FAULT = _op(
         "type": "object",
         "required": ["endpoint"],
         "properties": {
-            "endpoint": {"enum": list(RUNTIME_FAULT_ENDPOINTS)},
+            "endpoint": {"enum": [*RUNTIME_FAULT_ENDPOINTS, *FAULT_ENDPOINT_ALIASES],
+                         "description": "An operation's path template. Aliases (e.g. /v3/identity/{identityId} for "
+                                        "/v3/identity/{proveId}) are filed under the template they name."},
             "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "latencyMs": {"type": "integer", "minimum": 0, "maximum": 60000},
             "times": {"type": "integer", "minimum": 1},
@@ -476,9 +478,10 @@ async def add_fault(request: Request) -> Response:
     unknown = sorted(set(body) - {"endpoint", "status", "latencyMs", "times", "project"})
     if unknown:
         raise malformed(f"unknown field(s): {', '.join(unknown)}")
-    endpoint = body.get("endpoint")
+    endpoint = canonical_fault_endpoint(body.get("endpoint"))  # e.g. {identityId} -> {proveId}
     if endpoint not in RUNTIME_FAULT_ENDPOINTS:
-        raise malformed(f"field 'endpoint' must be one of: {', '.join(RUNTIME_FAULT_ENDPOINTS)}")
+        raise malformed(f"field 'endpoint' must be one of: {', '.join(RUNTIME_FAULT_ENDPOINTS)} "
+                        f"(also accepted: {', '.join(FAULT_ENDPOINT_ALIASES)})")
     status = body.get("status")
     if status is not None and (not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599):
         raise malformed("field 'status' must be an HTTP status from 400 to 599")

@@ -101,7 +101,7 @@ BATCH_RESULT = {
         "identity": IDENTITY,
         "additionalIdentities": {"type": "array", "items": IDENTITY},
         "evaluation": EVALUATION,
-        "error": {"type": "string", "description": "Why this item was refused ('<code>: <message>')."},
+        "error": {"type": "string", "description": "Why this item was refused (the message of the error a single verify would get)."},
     },
 }
 

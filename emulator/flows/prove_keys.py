@@ -1,0 +1,86 @@
+"""Prove Keys and proveIds, per project and phone number: shared by Unify and Prove Auth.
+
+A Prove Key is what a possession check on a mobile device binds to a number; its deviceId names it.
+Binding again (rebind, or after a revoke) makes a new key with a new deviceId. The emulator cannot
+see the browser, so the number's current key stands for "this device holds a key".
+
+A proveId names the person behind a number in a project; it outlives its keys ("reuse an existing
+value, else generate", reference current-generation §6.3).
+
+The service composes one store and hands it to both products, so a key bound by one is seen by the
+other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from emulator.phone import normalize
+
+
+@dataclass
+class ProveKey:
+    device_id: str
+    project_id: str
+    phone_number: str
+    created_at: float
+    revoked: bool = False
+
+
+@dataclass
+class ProveKeys:
+    # Numbers are normalized: +1 2001004014 is 2001004014.
+    _current: dict[tuple[str, str], ProveKey] = field(default_factory=dict)
+    _by_device: dict[tuple[str, str], ProveKey] = field(default_factory=dict)  # replaced and revoked ones too
+    _prove_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    _numbers_by_prove_id: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def current(self, project_id: str, phone_number: str) -> ProveKey | None:
+        """The number's key, unless it was revoked."""
+        key = self._current.get((project_id, normalize(phone_number)))
+        return key if key is not None and not key.revoked else None
+
+    def by_device(self, project_id: str, device_id: str) -> ProveKey | None:
+        return self._by_device.get((project_id, device_id))
+
+    def bind(self, project_id: str, phone_number: str, at: float) -> ProveKey:
+        """A new key for the number; it replaces the number's earlier one."""
+        key = ProveKey(device_id=str(uuid.uuid4()), project_id=project_id, phone_number=phone_number, created_at=at)
+        self._current[(project_id, normalize(phone_number))] = key
+        self._by_device[(project_id, key.device_id)] = key
+        return key
+
+    def all(self, project_id: str | None = None) -> list[ProveKey]:
+        """Every key ever bound (replaced and revoked ones too), oldest first."""
+        return [key for key in self._by_device.values() if project_id is None or key.project_id == project_id]
+
+    def revoke(self, project_id: str, device_id: str) -> ProveKey | None:
+        """Mark a key inactive (None when the project has no such key). Revoking twice is harmless."""
+        key = self.by_device(project_id, device_id)
+        if key is not None:
+            key.revoked = True
+        return key
+
+    def prove_id(self, project_id: str, phone_number: str) -> str:
+        """The number's proveId in the project, made on first use."""
+        digits = normalize(phone_number)
+        prove_id = self._prove_ids.get((project_id, digits))
+        if prove_id is None:
+            prove_id = str(uuid.uuid4())
+            self._prove_ids[(project_id, digits)] = prove_id
+            self._numbers_by_prove_id[(project_id, prove_id)] = phone_number
+        return prove_id
+
+    def number_of(self, project_id: str, prove_id: str) -> str | None:
+        """The number a proveId of this project was handed out for."""
+        return self._numbers_by_prove_id.get((project_id, prove_id))
+
+    def reset(self, project_id: str | None = None) -> None:
+        def kept(key: tuple[str, str]) -> bool:
+            return project_id is not None and key[0] != project_id
+
+        self._current = {k: v for k, v in self._current.items() if kept(k)}
+        self._by_device = {k: v for k, v in self._by_device.items() if kept(k)}
+        self._prove_ids = {k: v for k, v in self._prove_ids.items() if kept(k)}
+        self._numbers_by_prove_id = {k: v for k, v in self._numbers_by_prove_id.items() if kept(k)}
