@@ -89,3 +89,13 @@ def test_a_token_belongs_to_one_project(emu):
     emu.put_project("team-b", clientSecret="secret-b")
     token_b = emu.access_token("team-b", "secret-b")
     assert jwt.decode(token_b, options={"verify_signature": False})["sub"] == "team-b"
+
+
+def test_the_sdk_0_13_0_field_names_are_accepted(emu):
+    """TypeScript SDK 0.13.0's direct v3TokenRequest() sent ClientID, ClientSecret and GrantType."""
+    reply = emu.http.post("/token", data={"GrantType": "client_credentials", "ClientID": FORM["client_id"],
+                                        "ClientSecret": FORM["client_secret"]})
+    assert reply.status_code == 200 and reply.json()["token_type"] == "Bearer"
+    wrong = emu.http.post("/token", data={"GrantType": "client_credentials", "ClientID": FORM["client_id"],
+                                        "ClientSecret": "wrong"})
+    assert wrong.status_code == 401

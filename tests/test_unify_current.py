@@ -262,3 +262,22 @@ def test_bad_revoke_bodies_are_8001(emu, body, message):
 def test_revoke_needs_the_unify_product(emu):
     token = project_token(emu, "vu-only", "verified-users")
     refused(revoke(emu, "d-1", token=token), 401, 8002)
+
+
+# -- SDKs before 0.14.4 may name the flow by its number ------------------------------------------------
+
+
+def test_status_and_bind_without_correlation_id_use_the_numbers_latest_flow(emu):
+    unify(emu, {"possessionType": "none", "phoneNumber": LANEY})
+    latest = unify(emu, {"possessionType": "none", "phoneNumber": LANEY})
+    assert ok(emu.post("/v3/unify-status", {"phoneNumber": "+1" + LANEY}))["success"] == "possession_required"
+    bound_reply = ok(emu.post("/v3/unify-bind", {"phoneNumber": LANEY}))
+    assert bound_reply["success"] == "true" and bound_reply["deviceId"]
+    assert emu.flow(latest["correlationId"])["success"] == "true"  # the latest flow was bound, not the first
+
+
+def test_status_without_correlation_id_needs_the_number_of_a_live_flow(emu):
+    message = refused(emu.post("/v3/unify-status", {"phoneNumber": LORANT}), 400, 8008)
+    assert LORANT in message and "no live Unify flow" in message
+    assert "field 'correlationId' is required" in refused(emu.post("/v3/unify-status", {"clientRequestId": "r"}),
+                                                          400, 8001)

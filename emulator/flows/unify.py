@@ -90,18 +90,27 @@ UNIFY_REQUEST = Obj(
               _client_request_id_of_newer_shape),
     ),
 )
+def _names_the_flow(body: dict[str, Any]) -> str | None:
+    if "correlationId" in body or "phoneNumber" in body:
+        return None
+    return "field 'correlationId' is required (SDKs before 0.14.4 may name the flow by phoneNumber instead)"
+
+
+# SDKs before 0.14.4 may leave correlationId out; the number's latest unify flow is then meant.
+_FLOW_NAMED = Check("correlationId is required, or phoneNumber: the number's latest Unify flow.", _names_the_flow)
 STATUS_REQUEST = Obj(
     "",
     (
-        Text("correlationId", required=True, max_length=128),
+        Text("correlationId", max_length=128),
         Text("clientRequestId", max_length=128),
         Text("phoneNumber", pattern=PHONE_NUMBER),
     ),
+    checks=(_FLOW_NAMED,),
 )
 BIND_REQUEST = Obj(
     "",
     (
-        Text("correlationId", required=True, max_length=128),
+        Text("correlationId", max_length=128),
         Text("phoneNumber", required=True, pattern=PHONE_NUMBER),
         Text("clientRequestId", max_length=128),
     ),
@@ -249,10 +258,23 @@ class Unify:
 
     def _flow(self, project: Project, request: dict[str, Any]) -> UnifyFlow:
         require_product(project, PRODUCT)
-        flow = self.kit.flows.get(project.client_id, request["correlationId"])
-        if not isinstance(flow, UnifyFlow):
-            raise invalid_correlation_id(request["correlationId"])
+        flow = self.flow_named(project.client_id, request)
+        if flow is None:
+            if "correlationId" in request:
+                raise invalid_correlation_id(request["correlationId"])
+            raise ProveError(400, 8008, f"invalid correlation ID: none was given, and phoneNumber "
+                                        f"{request['phoneNumber']} has no live Unify flow in this project")
         return flow
+
+    def flow_named(self, project_id: str, request: dict[str, Any]) -> UnifyFlow | None:
+        """The flow a status or bind call names: by correlationId, else the number's latest one."""
+        if "correlationId" in request:
+            flow = self.kit.flows.get(project_id, request["correlationId"])
+            return flow if isinstance(flow, UnifyFlow) else None
+        digits = normalize(request["phoneNumber"])
+        flows = [flow for flow in self.kit.flows.all(project_id)
+                 if isinstance(flow, UnifyFlow) and normalize(flow.phone_number) == digits]
+        return max(flows, key=lambda flow: flow.created_at, default=None)
 
     def _settle_customer_possession(self, flow: UnifyFlow, existing: ProveKey | None) -> None:
         mode = flow.persona.unify_mode

@@ -63,6 +63,10 @@ def _credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
     return form["client_id"], form["client_secret"]
 
 
+# The TypeScript SDK 0.13.0's direct v3TokenRequest() sent these names (fixed in 0.13.1).
+FIELD_ALIASES = {"GrantType": "grant_type", "ClientID": "client_id", "ClientSecret": "client_secret"}
+
+
 async def token(request: Request) -> Response:
     emulator = emulator_of(request)
     started = time.perf_counter()
@@ -78,6 +82,9 @@ async def token(request: Request) -> Response:
             form = dict(parse_qsl((await read_body(request)).decode(), keep_blank_values=True))
         except UnicodeDecodeError:
             raise malformed("the form body is not valid UTF-8") from None
+        for alias, name in FIELD_ALIASES.items():
+            if alias in form:
+                form.setdefault(name, form.pop(alias))
         grant_type = form.get("grant_type")
         if not grant_type:
             raise malformed("field 'grant_type' is required and must be client_credentials")

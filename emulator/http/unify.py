@@ -7,7 +7,7 @@ from dataclasses import replace
 from starlette.routing import BaseRoute
 
 from emulator.flows.unify import BIND_REQUEST, PRODUCT, REVOKE_REQUEST, STATUS_REQUEST, UNIFY_REQUEST
-from emulator.http.api import Call, Operation, flow_operation, persona_of_flow, prove_api
+from emulator.http.api import Call, Operation, flow_operation, prove_api
 from emulator.rules import Obj
 from emulator.scenarios.model import Persona
 
@@ -69,6 +69,11 @@ DEVICE_REVOKE = replace(
 )
 
 
+def _persona_of_flow(call: Call) -> Persona | None:
+    flow = call.emulator.unify.flow_named(call.project.client_id, call.body)
+    return flow.persona if flow is not None else None
+
+
 def _persona_of_number(call: Call) -> Persona | None:
     number = call.emulator.unify.phone_number_of(call.project, call.body)
     return call.emulator.personas.resolve(call.project.client_id, number, PRODUCT)
@@ -77,7 +82,8 @@ def _persona_of_number(call: Call) -> Persona | None:
 ROUTES: list[tuple[Operation, BaseRoute]] = [
     (UNIFY, prove_api(UNIFY, lambda call: call.emulator.unify.unify(call.project, call.body), _persona_of_number)),
     (UNIFY_STATUS, prove_api(UNIFY_STATUS, lambda call: call.emulator.unify.status(call.project, call.body),
-                             persona_of_flow)),
-    (UNIFY_BIND, prove_api(UNIFY_BIND, lambda call: call.emulator.unify.bind(call.project, call.body), persona_of_flow)),
+                             _persona_of_flow)),
+    (UNIFY_BIND, prove_api(UNIFY_BIND, lambda call: call.emulator.unify.bind(call.project, call.body),
+                           _persona_of_flow)),
     (DEVICE_REVOKE, prove_api(DEVICE_REVOKE, lambda call: call.emulator.unify.revoke(call.project, call.body))),
 ]
