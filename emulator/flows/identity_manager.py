@@ -30,13 +30,15 @@ _ATTRIBUTE = Obj("", (
     Text("attributeType", required=True, max_length=128, description="e.g. myWalletId"),
     Text("attributeValue", required=True, max_length=1024, description="e.g. token123"),
 ))
+# Kept with the enrolled identity, by enrol and by the current generation's /v3/verify.
+IDENTITY_ATTRIBUTES = Array("identityAttributes", _ATTRIBUTE, max_items=MAX_ATTRIBUTES,
+                            description="Attributes served back by GET /v3/discover and GET /v3/fetch.")
 ENROL_REQUEST = Obj("", (
     Text("phoneNumber", required=True, pattern=PHONE_NUMBER),
     Text("clientCustomerId", max_length=128),
     Text("deviceId", max_length=128, description="The Prove Key id (Unify)."),
     Text("clientHumanId", max_length=128),
-    Array("identityAttributes", _ATTRIBUTE, max_items=MAX_ATTRIBUTES,
-          description="Attributes served back by GET /v3/discover and GET /v3/fetch."),
+    IDENTITY_ATTRIBUTES,
     _REQUEST_ID,
 ))
 # Two shapes share one item: Prove's guide and SDKs up to 0.13.0 send {phoneNumber, ...}; from 0.13.1

@@ -17,6 +17,7 @@ from typing import Any
 
 from emulator.errors import ProveError, malformed, sandbox_user_access_denied
 from emulator.flows.base import Flow
+from emulator.flows.identity_manager import IDENTITY_ATTRIBUTES
 from emulator.flows.kit import FlowKit
 from emulator.flows.steps import require_product
 from emulator.flows.verified_users import PRODUCT
@@ -72,13 +73,7 @@ VERIFY_REQUEST = Obj(
         Text("lastName", required_when=("verificationType", TAKES_NAMES), **_NAME),
         Text("clientRequestId", required_when=("verificationType", ("accountOpening",)), max_length=128),
         *_SHARED_FIELDS,
-        Array(
-            "identityAttributes",
-            Obj("attribute", (Text("attributeType", required=True, max_length=64),
-                              Text("attributeValue", required=True, max_length=256))),
-            max_items=20,
-            description="Attributes kept with the enrolled identity (GET /v3/discover, /v3/fetch).",
-        ),
+        IDENTITY_ATTRIBUTES,
     ),
 )
 BATCH_ITEM = Obj(
