@@ -52,6 +52,7 @@ RUNTIME_FAULT_ENDPOINTS = (
     "/v3/domain/linked",
     "/v3/domain/unlink",
     "/v3/device/revoke",
+    "/v3/verify/batch",
 )
 # Other spellings of those templates: SDKs up to 0.14.6 name the path parameter identityId, later
 # ones proveId (the same id), and Prove still spells cross-domain's identityId.

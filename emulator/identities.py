@@ -11,6 +11,9 @@ from emulator.phone import normalize
 from emulator.scenarios.model import Persona
 
 
+MAX_ATTRIBUTES = 20  # attribute types kept per identity
+
+
 @dataclass(frozen=True)
 class Attribute:
     """An identity attribute (`identityAttributes[]` of enrol or verify), served by discover/fetch."""
@@ -29,7 +32,6 @@ class EnrolledIdentity:
     created_at: float
     client_customer_id: str = ""
     device_id: str = ""
-    client_human_id: str = ""
     attributes: list[Attribute] = field(default_factory=list)
     active: bool = True
     monitoring_ended: bool = False  # a change event was sent: no more until enrolled again
@@ -55,11 +57,13 @@ class EnrolledIdentity:
         return out
 
     def add_attributes(self, attributes: Sequence[tuple[str, str]]) -> None:
-        known = {(a.attribute_type, a.attribute_value) for a in self.attributes}
+        """One attribute per type: a new value replaces the old one (which keeps its attributeId), and
+        at most MAX_ATTRIBUTES types are kept (the oldest go first), so enrolling again cannot grow it."""
         for attribute_type, attribute_value in attributes:
-            if (attribute_type, attribute_value) not in known:
-                known.add((attribute_type, attribute_value))
-                self.attributes.append(Attribute(str(uuid.uuid4()), attribute_type, attribute_value))
+            kept = [a for a in self.attributes if a.attribute_type != attribute_type]
+            same_type = [a for a in self.attributes if a.attribute_type == attribute_type]
+            attribute_id = same_type[0].attribute_id if same_type else str(uuid.uuid4())
+            self.attributes = [*kept, Attribute(attribute_id, attribute_type, attribute_value)][-MAX_ATTRIBUTES:]
 
 
 EnrolmentListener = Callable[[EnrolledIdentity], None]
@@ -78,7 +82,6 @@ class IdentityStore:
         at: float,
         client_customer_id: str = "",
         device_id: str = "",
-        client_human_id: str = "",
         attributes: Sequence[tuple[str, str]] = (),
     ) -> EnrolledIdentity:
         """Enrol a number in a project; an active, still monitored identity for it is reused (and
@@ -97,7 +100,6 @@ class IdentityStore:
             created_at=at,
             client_customer_id=client_customer_id,
             device_id=device_id,
-            client_human_id=client_human_id,
         )
         identity.add_attributes(attributes)
         self._by_id[identity.identity_id] = identity

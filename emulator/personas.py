@@ -12,7 +12,7 @@ class Personas:
         self.projects = projects
         self.catalogue = catalogue  # replaced whole when the scenario files are reloaded
 
-    def resolve(self, project_id: str, phone_number: str, product: str) -> Persona:
+    def resolve(self, project_id: str, phone_number: str) -> Persona:
         """The persona behind a number (8007/8009 when the project rejects unknown numbers)."""
         project = self.projects.get(project_id)
         assert project is not None

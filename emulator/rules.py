@@ -35,6 +35,7 @@ class Text:
     required_when: tuple[str, str | tuple[str, ...]] | None = None
     max_length: int | None = None
     enum: tuple[str, ...] = ()
+    ignore_case: bool = False  # the enum matches in any case; the value is kept as the enum spells it
     pattern: Pattern | None = None
     description: str = ""
 
@@ -193,8 +194,13 @@ def _validate_int(item: Int, raw: Any, field_path: str) -> int:
 def _validate_text(item: Text, raw: Any, field_path: str) -> str:
     if not isinstance(raw, str):
         raise malformed(f"field '{field_path}' must be a string")
-    if item.enum and raw not in item.enum:
-        raise malformed(f"field '{field_path}' must be one of: {', '.join(item.enum)}")
+    if item.enum:
+        spelled = {value.casefold(): value for value in item.enum} if item.ignore_case else {v: v for v in item.enum}
+        key = raw.casefold() if item.ignore_case else raw
+        if key not in spelled:
+            case = " (in any case)" if item.ignore_case else ""
+            raise malformed(f"field '{field_path}' must be one of{case}: {', '.join(item.enum)}")
+        raw = spelled[key]
     if item.max_length is not None and len(raw) > item.max_length:
         raise malformed(
             f"field '{field_path}' must be at most {item.max_length} characters (got {len(raw)})"
@@ -212,7 +218,9 @@ def json_schema(spec: Field | Choice) -> dict[str, Any]:
         return _choice_schema(spec)
     if isinstance(spec, Text):
         schema: dict[str, Any] = {"type": "string"}
-        if spec.enum:
+        if spec.enum and spec.ignore_case:
+            schema["pattern"] = "^(?:" + "|".join(_any_case(value) for value in spec.enum) + ")$"
+        elif spec.enum:
             schema["enum"] = list(spec.enum)
         if spec.max_length is not None:
             schema["maxLength"] = spec.max_length
@@ -253,6 +261,11 @@ def json_schema(spec: Field | Choice) -> dict[str, Any]:
         schema["allOf"] = conditions
     notes = [spec.description] + [check.description for check in spec.checks]
     return _described(schema, " ".join(note for note in notes if note))
+
+
+def _any_case(value: str) -> str:
+    """A regular expression for `value` in any case (JSON Schema patterns have no flags)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in value)
 
 
 def _choice_schema(choice: Choice) -> dict[str, Any]:

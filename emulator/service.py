@@ -80,10 +80,10 @@ class Emulator:
         self.verification = Verification(kit)
         self.prefill = PreFill(kit)
         # One Prove Key store: a key bound by Unify is recognised by Prove Auth, and the other way round.
-        prove_keys = ProveKeys()
-        self.unify = Unify(kit, prove_keys)
-        self.prove_auth = ProveAuth(kit, prove_keys)
-        self.domains = DomainLinks(kit, self.projects)
+        self.prove_keys = ProveKeys()
+        self.unify = Unify(kit, self.prove_keys)
+        self.prove_auth = ProveAuth(kit, self.prove_keys)
+        self.domains = DomainLinks(self.clock, self.projects)
         self.identity_manager = IdentityManager(kit, self.domains)
         self.webhooks = WebhookDispatcher(self.clock, self.projects, self.identities)
 
@@ -108,7 +108,7 @@ class Emulator:
             self._flow_expired(flow)
         self.identities.reset(project_id)
         self.domains.reset(project_id)
-        self.unify.keys.reset(project_id)
+        self.prove_keys.reset(project_id)
         self.webhooks.reset(project_id)
         self.outbox.clear(project_id)
         self.journal.clear(project_id)

@@ -241,7 +241,7 @@ class Harness:
         for step in ("/v3/unify-status", "/v3/unify-bind"):
             self.expect(200, "POST", step, json={"correlationId": unified["correlationId"], "phoneNumber": "2001004014"},
                         headers=self.bearer())
-        assert self.emulator.unify.keys.all(), "the harness needs a bound Prove Key"
+        assert self.emulator.prove_keys.all(), "the harness needs a bound Prove Key"
         # A second domain, with a link request pending from this one.
         self.expect(200, "PUT", "/__emulator/projects/team-b", json={"clientSecret": "secret-b"})
         self.expect(200, "POST", "/v3/domain/link", json={"pcid": TEAM_B_PCID}, headers=self.bearer())
@@ -302,12 +302,13 @@ class Harness:
         emulator = self.emulator
         return {
             "flows": [flow.detail() for flow in emulator.flows.all()],
-            "identities": [identity.as_json() for identity in emulator.identities.in_project(DEFAULT_CLIENT_ID)],
+            "identities": [{**identity.as_json(), "attributes": [vars(a) for a in identity.attributes]}
+                           for identity in emulator.identities.in_project(DEFAULT_CLIENT_ID)],
             "sms": [sms.as_json() for sms in emulator.outbox.messages()],
             "projects": [project.as_json() for project in emulator.projects.all()],
             "faults": [fault.as_json() for fault in emulator.faults.runtime],
             "domains": [emulator.domains.linked(project) for project in emulator.projects.all()],
-            "prove keys": [vars(key).copy() for key in emulator.unify.keys.all()],
+            "prove keys": [vars(key).copy() for key in emulator.prove_keys.all()],
             "clock": (emulator.clock.now(), emulator.clock.frozen),
         }
 
@@ -409,17 +410,36 @@ def corrupt_field(spec: Obj, valid: dict[str, Any]) -> st.SearchStrategy[tuple[s
         if item.required or item.required_when:
             options.append(st.sampled_from([None, ""]))
         if item.enum:
-            options.append(st.text(max_size=20).filter(lambda text: text and text not in item.enum))
+            known = {value.casefold() for value in item.enum} if item.ignore_case else set(item.enum)
+            options.append(st.text(max_size=20).filter(
+                lambda text: text and (text.casefold() if item.ignore_case else text) not in known))
         if item.max_length is not None:
             options.append(st.integers(item.max_length + 1, item.max_length + 300).map(lambda n: "a" * n))
         if item.pattern is not None:
             options.append(st.text(min_size=1, max_size=40).filter(lambda text: not item.pattern.matches(text)))
         return st.one_of(options)
 
-    fields = [item for item in spec.fields if isinstance(item, (Text, Flag, Int))]
-    return st.sampled_from(fields).flatmap(
-        lambda item: bad_values(item).map(lambda value: (item.name, {**valid, item.name: value}))
+    leaves = _leaves(spec, valid)
+    return st.sampled_from(leaves).flatmap(
+        lambda leaf: bad_values(leaf[1]).map(lambda value: (".".join(leaf[0]), _with(valid, leaf[0], value)))
     )
+
+
+def _leaves(spec: Obj, valid: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every scalar field of `spec`, nested objects included where `valid` has them: (path, rule)."""
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for item in spec.fields:
+        if isinstance(item, (Text, Flag, Int)):
+            found.append(((*path, item.name), item))
+        elif isinstance(item, Obj) and isinstance(valid.get(item.name), dict):
+            found.extend(_leaves(item, valid[item.name], (*path, item.name)))
+    return found
+
+
+def _with(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """`body` with the value at `path` replaced (a copy: the valid body is shared)."""
+    head, *rest = path
+    return {**body, head: _with(body[head], tuple(rest), value) if rest else value}
 
 
 def whole_body_junk(spec: Obj) -> st.SearchStrategy[tuple[bytes, str]]:

@@ -247,3 +247,4 @@ def test_resetting_a_project_drops_its_links_on_both_sides(emu, domains):
     assert b_side["linkedFrom"] == [] and [r["pcid"] for r in b_side["requestsTo"]] == [pcid_of(C)]
     assert [r["pcid"] for r in linked(emu, domains[C])["requestsFrom"]] == [pcid_of(B)]
     assert linked(emu, domains[C])["requestsTo"] == []
+

@@ -154,6 +154,37 @@ def test_enrolling_again_adds_only_new_attributes(emu):
     assert len(ok(discover(emu, proveId=prove_id))["results"]) == 2
 
 
+def test_an_attribute_type_is_kept_once_with_its_newest_value(emu):
+    prove_id = enrol(emu, MERLA, identityAttributes=[WALLET])
+    (first,) = ok(discover(emu, proveId=prove_id))["results"]
+    for number in range(30):  # enrolling again and again cannot grow the identity
+        enrol(emu, MERLA, identityAttributes=[{"attributeType": "myWalletId", "attributeValue": f"token-{number}"}])
+    (again,) = ok(discover(emu, proveId=prove_id))["results"]
+    assert again == {**first, "attributeValue": "token-29"}
+
+
+def test_at_most_twenty_attribute_types_are_kept_the_oldest_go_first(emu):
+    prove_id = enrol(emu, MERLA)
+    for batch_start in (0, 20):
+        enrol(emu, MERLA, identityAttributes=[{"attributeType": f"t{n}", "attributeValue": "v"}
+                                              for n in range(batch_start, batch_start + 20)])
+    kept = [ok(fetch(emu, proveId=prove_id, attributeId=r["attributeId"]))["results"][0]
+            for r in ok(discover(emu, proveId=prove_id))["results"]]
+    assert len(kept) == 20
+
+
+def test_attribute_fields_are_optional_as_in_the_sdk(emu):
+    prove_id = enrol(emu, MERLA, identityAttributes=[{"attributeType": "walletId"}, {}])
+    (result,) = ok(discover(emu, proveId=prove_id))["results"]
+    assert result["attributeValue"] == ""
+
+
+def test_a_batch_with_both_items_and_identities_is_refused(emu):
+    message = refused(emu.post("/v3/identity/batch", {"items": [{"phoneNumber": MERLA}],
+                                                      "identities": [{"phoneNumber": JAIMIE}]}), 400, 8001)
+    assert message == "field 'items' and its alias 'identities' are both given: send one list"
+
+
 def test_an_identity_without_attributes_discovers_nothing(emu):
     assert ok(discover(emu, proveId=enrol(emu))) == {"results": []}
 
@@ -183,7 +214,7 @@ def test_discover_and_fetch_name_a_missing_query_parameter(emu, path, query, mes
 
 
 @pytest.mark.parametrize(("attributes", "message"), [
-    ({"attributeType": "t"}, "field 'identityAttributes[0].attributeValue' is required"),
+    ({"attributeType": "t", "attributeValue": "v" * 1025}, "field 'identityAttributes[0].attributeValue' must be at most"),
     ("t=v", "field 'identityAttributes' must be an array"),
     ({"attributeType": 1, "attributeValue": "v"}, "field 'identityAttributes[0].attributeType' must be a string"),
 ])

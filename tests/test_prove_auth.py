@@ -17,6 +17,7 @@ AUTO_SUCCESS = "2025550101"  # possession succeeds by itself
 AUTO_FAILED = "2025550102"  # possession fails by itself
 UNIFY_FAIL = "2025550114"  # possession passes, the persona's Unify result is a failure
 LORANT = "2001004014"  # a Unify test user
+LANEY = "2001004015"  # another
 BARBARAANNE = "2001004018"  # Unify short-term user: passes, never gets a Prove Key
 OTP = {"otp": {"messageText": "#### is your code"}}
 TARGET = "https://app.example.com/auth/done"
@@ -348,12 +349,36 @@ def test_unknown_keys_are_ignored(emu):
 @pytest.mark.parametrize(("body", "message"), [
     ({"requestId": "r", "subjects": {"mobile": {"claim": {"mobileNumber": CLIENT}}}}, "field 'authId' is required"),
     ({"authId": "a", "subjects": {"mobile": {"claim": {"mobileNumber": CLIENT}}}}, "field 'requestId' is required"),
-    ({"authId": "a", "requestId": "r", "subjects": {"mobile": {"claim": {}}}},
-     "field 'subjects.mobile.claim.mobileNumber' is required"),
-    ({"authId": "a", "requestId": "r", "subjects": {}}, "field 'subjects.mobile' is required"),
+    ({"authId": "a", "requestId": "r!", "subjects": {}}, "field 'requestId' may only contain"),
+    ({"authId": "a", "requestId": "r", "subjects": {"mobile": {"claim": {"mobileNumber": "12"}}}},
+     "field 'subjects.mobile.claim.mobileNumber' must be a phone number"),
 ])
 def test_bad_continue_bodies_are_8001_naming_the_field(emu, body, message):
     assert message in refused(emu.post("/v1/server/auth/continue", body), 400, 8001)
+
+
+@pytest.mark.parametrize("subjects", [{}, {"mobile": {}}, {"mobile": {"claim": {}}}])
+def test_continue_without_a_number_answers_the_mobile_error_in_its_body(emu, subjects):
+    """The SDK makes the number optional: the subject's error travels in the 200 body, as Prove's do."""
+    started = start(emu)
+    pass_otp(emu, started["authToken"])
+    reply = ok(emu.post("/v1/server/auth/continue", {"authId": started["authId"], "requestId": "r",
+                                                      "subjects": subjects}))
+    assert reply["subjects"]["mobile"]["success"] is False
+    assert reply["subjects"]["mobile"]["error"]["code"] == 10004
+    assert "device" not in finish(emu, started["authId"])["subjects"]  # nothing was bound
+
+
+def test_a_device_claim_of_another_numbers_key_is_not_reported_for_this_number(emu):
+    other_device = unify_bound_device(emu, LANEY)
+    body = {"requestId": "r", "subjects": {"mobile": {"authenticators": OTP},
+                                           "device": {"claim": {"deviceId": other_device},
+                                                      "authenticators": {"passive": {}}}}}
+    started = ok(emu.post("/v1/server/auth/start", body))
+    pass_otp(emu, started["authToken"], LORANT)  # the customer types Lorant's number
+    proceed(emu, started["authId"], LORANT)
+    device = finish(emu, started["authId"])["subjects"]["device"]["success"]["claim"]["deviceId"]
+    assert device != other_device
 
 
 def test_finish_needs_an_auth_id(emu):
@@ -374,3 +399,12 @@ def test_an_injected_fault_answers_before_anything_starts(emu):
     refused(emu.post("/v1/server/auth/start", VALID), 500, 8000)
     assert ok(emu.http.get("/__emulator/flows"))["flows"] == []
     assert start(emu)["authId"]  # the fault was for one call
+
+
+def test_the_sdks_own_consent_example_and_free_verification_levels_are_accepted(emu):
+    consent = {"status": "optedIn", "collectedTimestamp": "2025-01-01T00:00:00Z",
+               "description": "Customer Application Name", "transactionId": "tx-1"}
+    body = {"requestId": "r", "subjects": {
+        "mobile": {"claim": {"mobileNumber": CLIENT}, "authenticators": {"instant": {"consent": consent}, **OTP}},
+        "device": {"authenticators": {"passive": {"userVerificationLevel": "Preferred"}}}}}
+    assert ok(emu.post("/v1/server/auth/start", body))["authId"]

@@ -116,3 +116,17 @@ def test_cli_scenarios_check_lists_problems_and_fails(tmp_path):
     assert result.returncode == 1
     assert f"{tmp_path / 'bad.yaml'}: personas[0].otp:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_dates_and_age_ranges_are_checked_beyond_their_patterns(tmp_path):
+    write(tmp_path, "bad.yaml", """
+personas:
+  - phoneNumber: "3035550100"
+    identity: {dob: "1990-02-30"}
+  - phoneNumber: "3035550101"
+    verification: {minAge: 30, byType: {humanAssurance: {maxAge: 20}}}
+""")
+    found = problems(tmp_path)
+    assert any("personas[0].identity.dob: '1990-02-30' is not a date" in line for line in found), found
+    assert any("personas[1].verification: for humanAssurance, minAge (30) is above maxAge (20)" in line
+               for line in found), found

@@ -281,3 +281,26 @@ def test_status_without_correlation_id_needs_the_number_of_a_live_flow(emu):
     assert LORANT in message and "no live Unify flow" in message
     assert "field 'correlationId' is required" in refused(emu.post("/v3/unify-status", {"clientRequestId": "r"}),
                                                           400, 8001)
+
+
+def test_bind_with_only_the_correlation_id_binds_the_flows_number(emu):
+    """SDKs before 0.14.5 may leave phoneNumber out of unify-bind."""
+    started = unify(emu, {"possessionType": "none", "phoneNumber": LORANT})
+    assert status(emu, started["correlationId"])["success"] == "possession_required"
+    reply = ok(emu.post("/v3/unify-bind", {"correlationId": started["correlationId"]}))
+    assert reply["success"] == "true" and reply["phoneNumber"] == LORANT and reply["deviceId"]
+
+
+def test_binding_again_and_again_keeps_one_key_per_number(emu, prove_emulator_server):
+    keys = prove_emulator_server.emulator.prove_keys
+    for _ in range(5):
+        bound(emu, rebind=True)
+    assert [key.phone_number for key in keys.all(emu.client_id)] == [LORANT]
+
+
+def test_a_project_reset_forgets_its_prove_keys(emu):
+    device_id = bound(emu)["deviceId"]
+    emu.reset(emu.client_id)
+    refused(emu.post("/v3/device/revoke", {"clientRequestId": "r", "deviceId": device_id}), 404, 8011)
+    started = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT})
+    assert auth_claims(started["authToken"])["next"] == "mobile/otp"

@@ -40,8 +40,8 @@ def test_verified_user_elena_succeeds_with_prove_example_shape_and_is_enrolled(e
     reply = ok(verify(emu, "verifiedUser", **ELENA, clientRequestId="request-1", clientCustomerId="customer-9",
                       clientHumanId="human-3", emailAddress="ecoldman1h@storify.com"))
     assert reply["success"] == "true" and reply["phoneNumber"] == "2001004053"
-    assert reply["identity"] == {"firstName": "Elena", "lastName": "Coldman", "assuranceLevel": "AL2",
-                                 "reasons": ["[AL2a]"]}
+    assert reply["identity"] == {"firstName": "Elena", "lastName": "Coldman", "clientCustomerId": "customer-9",
+                                 "assuranceLevel": "AL2", "reasons": ["[AL2a]"]}
     assert (reply["clientRequestId"], reply["clientCustomerId"], reply["clientHumanId"]) == (
         "request-1", "customer-9", "human-3")
     assert reply["isEnrolled"] is True
@@ -56,12 +56,14 @@ def test_verified_user_elena_succeeds_with_prove_example_shape_and_is_enrolled(e
 def test_verified_user_with_another_name_fails_on_identification(emu):
     reply = ok(verify(emu, "verifiedUser", **{**ELENA, "lastName": "Someone"}))
     assert reply["success"] == "false" and reply["isEnrolled"] is False and "proveId" not in reply
-    assert reply["identity"] == {"assuranceLevel": "AL-1", "reasons": ["[AL-1a] (Poor quality identity)"]}
+    # No identity data on a failure: the names are the request's, as SDK 0.13.2 requires them.
+    assert reply["identity"] == {"firstName": "Elena", "lastName": "Someone", "clientCustomerId": "",
+                                 "assuranceLevel": "AL-1", "reasons": ["[AL-1a] (Poor quality identity)"]}
     assert reply["evaluation"]["identification"] == {"result": "fail", "failureReasons": {"9014": "name mismatch"}}
     assert emu.flow(reply["correlationId"])["state"] == "failed"
 
 
-def test_a_failing_user_fails_every_type_that_takes_names(emu):
+def test_a_user_whose_data_check_fails_fails_verified_user_and_identity_resolution(emu):
     for kind in ("verifiedUser", "identityResolution"):
         reply = ok(verify(emu, kind, **KURT))
         assert reply["success"] == "false", kind
@@ -82,12 +84,14 @@ def test_names_are_required_for_verified_user_and_account_opening_only(emu):
     assert ok(verify(emu, "humanAssurance", phoneNumber=EWEN))["success"] == "true"
 
 
-def test_human_assurance_ewen_succeeds_and_hilary_fails_on_risk(emu):
+def test_human_assurance_ewen_succeeds_and_hilary_fails_on_authentication(emu):
     ewen = ok(verify(emu, "humanAssurance", phoneNumber=EWEN))
-    assert ewen["success"] == "true" and ewen["identity"] == {"assuranceLevel": "AL2", "reasons": ["[AL2a]"]}
+    assert ewen["success"] == "true" and ewen["identity"] == {
+        "firstName": "", "lastName": "", "clientCustomerId": "", "assuranceLevel": "AL2", "reasons": ["[AL2a]"]}
     hilary = ok(verify(emu, "humanAssurance", phoneNumber=HILARY))
     assert hilary["success"] == "false" and hilary["identity"]["assuranceLevel"] == "AL-1"
-    assert hilary["evaluation"]["risk"]["result"] == "fail" and "9171" in hilary["evaluation"]["risk"]["failureReasons"]
+    authentication = hilary["evaluation"]["authentication"]
+    assert authentication["result"] == "fail" and "9171" in authentication["failureReasons"]
 
 
 def test_bot_is_the_older_sdks_name_for_human_assurance(emu):
@@ -130,7 +134,14 @@ def test_prefill_needs_a_pre_fill_project(emu):
 def test_unknown_numbers_are_8007_and_unknown_types_8001(emu):
     refused(verify(emu, "verifiedUser", phoneNumber="3035550199", **CASEY), 400, 8007)
     message = refused(verify(emu, "faceScan", phoneNumber=EWEN), 400, 8001)
-    assert message.startswith("field 'verificationType' must be one of: verifiedUser, accountOpening")
+    assert message.startswith("field 'verificationType' must be one of (in any case): verifiedUser, accountOpening")
+
+
+def test_verification_types_match_in_any_case_as_sdk_0_13_2_documents_them(emu):
+    reply = ok(verify(emu, "VerifiedUser", **ELENA))
+    assert reply["success"] == "true"
+    assert emu.flow(reply["correlationId"])["verificationType"] == "verifiedUser"
+    assert ok(verify(emu, "HUMANASSURANCE", phoneNumber=EWEN))["success"] == "true"
 
 
 # -- the ready-made outcome numbers ---------------------------------------------------------------------
@@ -193,8 +204,10 @@ def test_prove_id_in_the_request_must_be_the_numbers_identity(emu):
     again = ok(verify(emu, "verifiedUser", **ELENA, proveId=prove_id))
     assert again["proveId"] == prove_id
     other = ok(verify(emu, "humanAssurance", phoneNumber=EWEN))["proveId"]
+    flows = ok(emu.http.get("/__emulator/flows"))
     assert "another phone number" in refused(verify(emu, "verifiedUser", **ELENA, proveId=other), 400, 8001)
     assert "field 'proveId'" in refused(verify(emu, "verifiedUser", **ELENA, proveId="nope"), 400, 8001)
+    assert ok(emu.http.get("/__emulator/flows")) == flows  # a refused verify leaves no flow behind
 
 
 def test_identity_attributes_are_kept_with_the_enrolled_identity(emu, prove_emulator_server):
@@ -202,8 +215,8 @@ def test_identity_attributes_are_kept_with_the_enrolled_identity(emu, prove_emul
                       identityAttributes=[{"attributeType": "walletId", "attributeValue": "wallet123"}]))
     identity = prove_emulator_server.emulator.identities.get(emu.client_id, reply["proveId"])
     assert [(a.attribute_type, a.attribute_value) for a in identity.attributes] == [("walletId", "wallet123")]
-    message = refused(verify(emu, "verifiedUser", **ELENA, identityAttributes=[{"attributeType": "x"}]), 400, 8001)
-    assert message == "field 'identityAttributes[0].attributeValue' is required"
+    message = refused(verify(emu, "verifiedUser", **ELENA, identityAttributes=[{"attributeType": 7}]), 400, 8001)
+    assert message == "field 'identityAttributes[0].attributeType' must be a string"
 
 
 def test_the_phone_alias_is_stable_per_project_and_number(emu):

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.clock import rfc3339
+from emulator.clock import Clock, rfc3339
 from emulator.domains import issuer_id_of, pcid_of
 from emulator.errors import malformed
-from emulator.flows.kit import FlowKit
 from emulator.projects import Project, ProjectRegistry
 from emulator.rules import Array, Check, Obj, Text
 
@@ -65,8 +64,8 @@ def domain_name(project: Project) -> str:
 
 
 class DomainLinks:
-    def __init__(self, kit: FlowKit, projects: ProjectRegistry) -> None:
-        self.kit = kit
+    def __init__(self, clock: Clock, projects: ProjectRegistry) -> None:
+        self.clock = clock
         self.projects = projects
         self._links: dict[tuple[str, str], Link] = {}  # (from client id, to client id) -> link
 
@@ -83,7 +82,7 @@ class DomainLinks:
         key = (project.client_id, other.client_id)
         if key not in self._links:
             self._links[key] = Link(project.client_id, other.client_id, tuple(request.get("scopes", ())),
-                                    self.kit.clock.now())
+                                    self.clock.now())
         return {"success": True}
 
     def confirm(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +95,7 @@ class DomainLinks:
                 "(it must call POST /v3/domain/link with this domain's pcid first)"
             )
         if not link.confirmed:
-            link.accepted_at = self.kit.clock.now()
+            link.accepted_at = self.clock.now()
         return {"success": True}
 
     def unlink(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:

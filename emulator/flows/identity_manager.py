@@ -14,7 +14,7 @@ from emulator.errors import ProveError, identity_not_found, malformed
 from emulator.flows.domains import DomainLinks
 from emulator.flows.kit import FlowKit
 from emulator.flows.steps import require_product
-from emulator.identities import Attribute, EnrolledIdentity
+from emulator.identities import MAX_ATTRIBUTES, Attribute, EnrolledIdentity
 from emulator.projects import Project
 from emulator.rules import PHONE_NUMBER, Array, Check, Obj, Text
 
@@ -22,17 +22,24 @@ from emulator.rules import PHONE_NUMBER, Array, Check, Obj, Text
 PRODUCT = "identity-manager"
 MAX_BATCH = 100
 MAX_PAGE = 1000
-MAX_ATTRIBUTES = 20
 MAX_BATCH_BODY_BYTES = 64 * 1024  # 100 items of the largest shape fit; Prove's 4 KB would not
 
 _REQUEST_ID = Text("clientRequestId", max_length=128)
-_ATTRIBUTE = Obj("", (
-    Text("attributeType", required=True, max_length=128, description="e.g. myWalletId"),
-    Text("attributeValue", required=True, max_length=1024, description="e.g. token123"),
+_ATTRIBUTE = Obj("", (  # both optional in Prove's SDK
+    Text("attributeType", max_length=128, description="e.g. myWalletId"),
+    Text("attributeValue", max_length=1024, description="e.g. token123"),
 ))
 # Kept with the enrolled identity, by enrol and by the current generation's /v3/verify.
 IDENTITY_ATTRIBUTES = Array("identityAttributes", _ATTRIBUTE, max_items=MAX_ATTRIBUTES,
                             description="Attributes served back by GET /v3/discover and GET /v3/fetch.")
+
+
+def attributes_of(request: dict[str, Any]) -> list[tuple[str, str]]:
+    """The request's identityAttributes as (type, value); an item with neither is nothing to keep."""
+    return [(a.get("attributeType", ""), a.get("attributeValue", ""))
+            for a in request.get("identityAttributes", ()) if a]
+
+
 ENROL_REQUEST = Obj("", (
     Text("phoneNumber", required=True, pattern=PHONE_NUMBER),
     Text("clientCustomerId", max_length=128),
@@ -66,6 +73,8 @@ def _items_of(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
 
 
 def _has_items(body: dict[str, Any]) -> str | None:
+    if "items" in body and "identities" in body:
+        return "field 'items' and its alias 'identities' are both given: send one list"
     if _items_of(body) is not None:
         return None
     return "field 'items' (or its alias 'identities') is required in the request body"
@@ -182,8 +191,8 @@ class IdentityManager:
     def discover(self, project: Project, query: dict[str, str]) -> dict[str, Any]:
         require_product(project, PRODUCT, "verified-users")
         identity = self._identity(project, _required_query(query, "proveId"))
-        return {"results": [{"attributeId": attribute.attribute_id, "issuerId": issuer}
-                            for issuer, attribute in self._attributes(identity)]}
+        # The value too: SDK 0.14.7 parsed discover's reply as fetch's, which requires it.
+        return {"results": [_attribute_json(issuer, attribute) for issuer, attribute in self._attributes(identity)]}
 
     def fetch(self, project: Project, query: dict[str, str]) -> dict[str, Any]:
         require_product(project, PRODUCT, "verified-users")
@@ -192,8 +201,7 @@ class IdentityManager:
         identity = self._identity(project, prove_id)
         for issuer, attribute in self._attributes(identity):
             if attribute.attribute_id == attribute_id:
-                return {"results": [{"attributeId": attribute.attribute_id, "issuerId": issuer,
-                                     "attributeValue": attribute.attribute_value}]}
+                return {"results": [_attribute_json(issuer, attribute)]}
         raise ProveError(404, 8011, f"attribute not found: {attribute_id!r} is not an attribute of identity "
                                     f"{prove_id!r} or of the same person in a linked domain (see GET /v3/discover)")
 
@@ -216,8 +224,8 @@ class IdentityManager:
             raise malformed(f"no domain has pcid {pcid!r}")
         if domain.client_id != project.client_id and domain.client_id not in self.domains.linked_projects(
                 project.client_id):
-            raise ProveError(403, 8003, f"domain {pcid} is not linked to this domain (POST /v3/domain/link, "
-                                        "then the other domain confirms)")
+            raise malformed(f"domain {pcid} is not linked to this domain (POST /v3/domain/link, then the other "
+                            "domain confirms)")
         identity = self.kit.identities.get(domain.client_id, identity_id)
         if identity is None:
             raise identity_not_found(identity_id)
@@ -227,7 +235,7 @@ class IdentityManager:
 
     def _enrol_one(self, project: Project, item: dict[str, Any]) -> EnrolledIdentity:
         kit = self.kit
-        persona = kit.personas.resolve(project.client_id, item["phoneNumber"], PRODUCT)
+        persona = kit.personas.resolve(project.client_id, item["phoneNumber"])
         return kit.identities.enrol(
             project.client_id,
             item["phoneNumber"],
@@ -235,8 +243,7 @@ class IdentityManager:
             kit.clock.now(),
             client_customer_id=item.get("clientCustomerId", ""),
             device_id=item.get("deviceId", ""),
-            client_human_id=item.get("clientHumanId", ""),
-            attributes=[(a["attributeType"], a["attributeValue"]) for a in item.get("identityAttributes", [])],
+            attributes=attributes_of(item),
         )
 
     def _identity(self, project: Project, identity_id: str) -> EnrolledIdentity:
@@ -245,6 +252,10 @@ class IdentityManager:
         if identity is None:
             raise identity_not_found(identity_id)
         return identity
+
+
+def _attribute_json(issuer_id: str, attribute: Attribute) -> dict[str, str]:
+    return {"attributeId": attribute.attribute_id, "issuerId": issuer_id, "attributeValue": attribute.attribute_value}
 
 
 def _ids(identity: EnrolledIdentity) -> dict[str, str]:

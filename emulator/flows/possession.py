@@ -49,7 +49,7 @@ DEFAULT_INSTANT_LINK_SMS = (
 )
 
 # Resolves the persona for a new phone number in the flow's project (may raise 8007/8009).
-PersonaResolver = Callable[[str, str, str], Persona]
+PersonaResolver = Callable[[str, str], Persona]  # (project id, phone number)
 
 
 class Method(str, Enum):
@@ -327,7 +327,7 @@ class PossessionService:
         if not isinstance(number, str) or not PHONE_NUMBER.matches(number):
             return reprompt(f"the phone number {PHONE_NUMBER.rule}")
         try:
-            persona = self.resolve_persona(flow.project_id, number, flow.product)
+            persona = self.resolve_persona(flow.project_id, number)
         except ProveError as error:
             return reprompt(error.message)
         changing = possession.status is Status.SENT

@@ -173,7 +173,7 @@ class PreFill:
         product = PRE_FILL if project.has(PRE_FILL) else PROVE_IDENTITY
         phone = request.get("phoneNumber", "")
         # Without a number the persona is decided when the Web SDK sends the one the customer typed.
-        persona = kit.personas.resolve(project.client_id, phone, product) if phone else DEFAULT_PERSONA
+        persona = kit.personas.resolve(project.client_id, phone) if phone else DEFAULT_PERSONA
         flow = PrefillFlow(
             **kit.new_flow_fields(project, product, request, persona),
             flow_type=request["flowType"],

@@ -68,7 +68,8 @@ def _at_least_one(kind: str, names: tuple[str, ...]) -> Check:
     return Check(f"At least one of {', '.join(names)}.", test)
 
 
-_UV_LEVEL = Text("userVerificationLevel", enum=("required", "preferred", "discouraged"))
+_UV_LEVEL = Text("userVerificationLevel", max_length=32,
+                 description="FIDO's required, preferred or discouraged (a free string in the SDK).")
 _MOBILE = Obj(
     "mobile",
     (
@@ -109,7 +110,7 @@ _MOBILE = Obj(
                     Obj("consent", (
                         Text("status", required=True, enum=("optedIn", "optedOut", "notCollected", "unknown")),
                         Text("collectedTimestamp", max_length=64),
-                        Text("description", max_length=256, pattern=REQUEST_ID),
+                        Text("description", max_length=256),
                         Text("transactionId", max_length=128, pattern=REQUEST_ID),
                     )),
                 )),
@@ -170,13 +171,13 @@ CONTINUE_REQUEST = Obj(
     (
         Text("authId", required=True, max_length=128),
         Text("requestId", required=True, max_length=128, pattern=REQUEST_ID),
+        # Optional in the SDK: without a number, the mobile subject answers an error in the 200 body.
         Obj("subjects", (
             Obj("mobile", (
-                Obj("claim", (Text("mobileNumber", required=True, pattern=PHONE_NUMBER,
-                                   description="The number to bind: the one the authenticator verified."),),
-                    required=True),
-            ), required=True),
-        ), required=True),
+                Obj("claim", (Text("mobileNumber", pattern=PHONE_NUMBER,
+                                   description="The number to bind: the one the authenticator verified."),)),
+            )),
+        )),
     ),
 )
 FINISH_REQUEST = Obj("", (Text("authId", required=True, max_length=128),))
@@ -229,7 +230,7 @@ class ProveAuth:
         mobile = subjects.get("mobile", {})
         authenticators = mobile.get("authenticators", {})
         number = self.mobile_number_of(request)
-        persona = kit.personas.resolve(project.client_id, number, PRODUCT) if number else DEFAULT_PERSONA
+        persona = kit.personas.resolve(project.client_id, number) if number else DEFAULT_PERSONA
         landing = authenticators.get("instantlink", {}).get("finalTargetUrl", "")
         flow = ProveAuthFlow(
             **kit.new_flow_fields(project, FLOW_PRODUCT, {"phoneNumber": number, "finalTargetUrl": landing}, persona),
@@ -331,8 +332,10 @@ class ProveAuth:
 
     def continue_(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         flow = self._flow(project, request["authId"])
-        number = request["subjects"]["mobile"]["claim"]["mobileNumber"]
-        result = self._bind(flow, number)
+        number = request.get("subjects", {}).get("mobile", {}).get("claim", {}).get("mobileNumber", "")
+        result = self._bind(flow, number) if number else {"success": False, "error": _error(
+            DEVICE_AUTH_MISSING, "device authentication missing: continue names no subjects.mobile.claim.mobileNumber "
+                                 "to bind")}
         flow.record(self.kit.clock.now(), "auth-continue", phoneNumber=number, success=result["success"])
         return {"subjects": {"mobile": result}}
 
@@ -343,6 +346,8 @@ class ProveAuth:
             return {"success": False, "error": _error(
                 DEVICE_AUTH_MISSING,
                 f"device authentication missing: the authenticator verified {flow.phone_number}, not {number}")}
+        if flow.key is not None and not _same(flow.key.phone_number, flow.phone_number):
+            flow.key = None  # the device claimed another number's key: it holds none for this one
         if flow.key is None and flow.persona.unify_mode is not UnifyMode.SHORT_TERM:
             now = self.kit.clock.now()
             flow.key = self.keys.bind(flow.project_id, flow.phone_number, now)

@@ -32,7 +32,7 @@ class ProveKey:
 class ProveKeys:
     # Numbers are normalized: +1 2001004014 is 2001004014.
     _current: dict[tuple[str, str], ProveKey] = field(default_factory=dict)
-    _by_device: dict[tuple[str, str], ProveKey] = field(default_factory=dict)  # replaced and revoked ones too
+    _by_device: dict[tuple[str, str], ProveKey] = field(default_factory=dict)  # revoked ones too
     _prove_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     _numbers_by_prove_id: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -45,14 +45,18 @@ class ProveKeys:
         return self._by_device.get((project_id, device_id))
 
     def bind(self, project_id: str, phone_number: str, at: float) -> ProveKey:
-        """A new key for the number; it replaces the number's earlier one."""
+        """A new key for the number; it replaces the number's earlier one, which is forgotten (so the
+        store holds one key per number however often keys are bound)."""
         key = ProveKey(device_id=str(uuid.uuid4()), project_id=project_id, phone_number=phone_number, created_at=at)
+        replaced = self._current.get((project_id, normalize(phone_number)))
+        if replaced is not None:
+            del self._by_device[(project_id, replaced.device_id)]
         self._current[(project_id, normalize(phone_number))] = key
         self._by_device[(project_id, key.device_id)] = key
         return key
 
     def all(self, project_id: str | None = None) -> list[ProveKey]:
-        """Every key ever bound (replaced and revoked ones too), oldest first."""
+        """Every number's key (revoked ones too), oldest first."""
         return [key for key in self._by_device.values() if project_id is None or key.project_id == project_id]
 
     def revoke(self, project_id: str, device_id: str) -> ProveKey | None:

@@ -107,13 +107,15 @@ STATUS_REQUEST = Obj(
     ),
     checks=(_FLOW_NAMED,),
 )
+# phoneNumber is required from SDK 0.14.5 and correlationId from 0.14.4: either names the flow.
 BIND_REQUEST = Obj(
     "",
     (
         Text("correlationId", max_length=128),
-        Text("phoneNumber", required=True, pattern=PHONE_NUMBER),
+        Text("phoneNumber", pattern=PHONE_NUMBER, description="The number the customer's own check verified."),
         Text("clientRequestId", max_length=128),
     ),
+    checks=(_FLOW_NAMED,),
 )
 REVOKE_REQUEST = Obj(
     "",
@@ -162,7 +164,7 @@ class Unify:
         kit = self.kit
         now = kit.clock.now()
         number = self.phone_number_of(project, request)
-        persona = kit.personas.resolve(project.client_id, number, PRODUCT)
+        persona = kit.personas.resolve(project.client_id, number)
         existing = self.keys.current(project.client_id, number)
         device_id = request.get("deviceId", "")
         flow = UnifyFlow(
@@ -208,7 +210,7 @@ class Unify:
                 "step not allowed: /v3/unify-bind is only allowed once, after /v3/unify-status "
                 "answered possession_required"
             )
-        if normalize(request["phoneNumber"]) != normalize(flow.phone_number):
+        if "phoneNumber" in request and normalize(request["phoneNumber"]) != normalize(flow.phone_number):
             raise malformed(
                 f"field 'phoneNumber' must be the flow's number ({flow.phone_number}): the one the customer's "
                 "own possession check verified"

@@ -17,16 +17,19 @@ from typing import Any
 
 from emulator.errors import ProveError, malformed, sandbox_user_access_denied
 from emulator.flows.base import Flow
-from emulator.flows.identity_manager import IDENTITY_ATTRIBUTES
+from emulator.flows.identity_manager import IDENTITY_ATTRIBUTES, attributes_of
 from emulator.flows.kit import FlowKit
 from emulator.flows.steps import require_product
+from emulator.flows import verified_users
 from emulator.flows.verified_users import PRODUCT
+from emulator.identities import EnrolledIdentity
 from emulator.phone import normalize
 from emulator.projects import Project
-from emulator.rules import EMAIL_ADDRESS, IP_ADDRESS, PHONE_NUMBER, Array, Obj, Text, validate
+from emulator.rules import EMAIL_ADDRESS, IP_ADDRESS, PHONE_NUMBER, Array, Choice, Obj, Text, validate
 from emulator.scenarios.model import DEFAULT_PERSONA, VERIFICATION_TYPES, Persona, VerificationOutcome
 
 MAX_BATCH = 1000
+MAX_BATCH_BODY_BYTES = 1024 * 1024  # 1000 items cannot fit Prove's 4 KB
 ALIASES = {"bot": "humanAssurance"}  # the name SDK 0.14.0-0.14.6 send
 TAKES_NAMES = ("verifiedUser", "accountOpening")
 # The project products a verification type needs (Prove ties credentials to a product).
@@ -67,7 +70,8 @@ VERIFY_REQUEST = Obj(
             "verificationType",
             required=True,
             enum=(*VERIFICATION_TYPES, *ALIASES),
-            description="What to verify; 'bot' (SDK 0.14.0-0.14.6) is humanAssurance.",
+            ignore_case=True,  # SDK 0.13.2's docs spell them VerifiedUser, ...
+            description="What to verify, in any case; 'bot' (SDK 0.14.0-0.14.6) is humanAssurance.",
         ),
         Text("firstName", required_when=("verificationType", TAKES_NAMES), **_NAME),
         Text("lastName", required_when=("verificationType", TAKES_NAMES), **_NAME),
@@ -76,14 +80,21 @@ VERIFY_REQUEST = Obj(
         IDENTITY_ATTRIBUTES,
     ),
 )
+# /v3/verify serves both generations; the field a body carries picks its shape (CONTRACT.md).
+VERIFY_CHOICE = Choice(
+    (
+        ("verificationType", "current generation", VERIFY_REQUEST),
+        ("possessionType", "possession-based generation", verified_users.VERIFY_REQUEST),
+    ),
+)
 BATCH_ITEM = Obj(
     "item",
     (
         Text("phoneNumber", required=True, pattern=PHONE_NUMBER),
         Text("firstName", required=True, **_NAME),
         Text("lastName", required=True, **_NAME),
-        Text("verificationType", enum=(*VERIFICATION_TYPES, *ALIASES),
-             description="Default verifiedUser (SDK 0.13.2-0.14.1 may leave it out)."),
+        Text("verificationType", enum=(*VERIFICATION_TYPES, *ALIASES), ignore_case=True,
+             description="In any case; default verifiedUser (SDK 0.13.2-0.14.1 may leave it out)."),
         *_SHARED_FIELDS,
     ),
 )
@@ -118,7 +129,6 @@ class Answer:
     """One number's verification, before it is shaped as a verify reply or a batch result."""
 
     success: bool
-    verification_type: str
     identity: dict[str, Any]
     evaluation: dict[str, Any]
     prove_id: str
@@ -133,12 +143,10 @@ class Verification:
         self.kit = kit
 
     def verify(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
-        kind = ALIASES.get(request["verificationType"], request["verificationType"])
-        require_product(project, *PRODUCTS[kind])
-        persona = self._persona(project, request["phoneNumber"], kind)
+        kind, persona, known = self._checked(project, request, request["verificationType"])
         flow = self._flow(project, request, persona, kind)
         flow.record(flow.created_at, "verify", verificationType=kind, phoneNumber=flow.phone_number, persona=persona.key)
-        answer = self._answer(project, request, persona, kind, flow)
+        answer = self._answer(project, request, persona, kind, known, flow)
         reply: dict[str, Any] = {
             "success": _text(answer.success),
             "correlationId": flow.correlation_id,
@@ -168,19 +176,21 @@ class Verification:
     def _batch_item(self, project: Project, flow: VerificationFlow, index: int, raw: Any) -> dict[str, Any]:
         try:
             item = validate(BATCH_ITEM, raw, f"items[{index}]")
-            kind = ALIASES.get(item.get("verificationType", ""), item.get("verificationType", "verifiedUser"))
-            require_product(project, *PRODUCTS[kind])
-            persona = self._persona(project, item["phoneNumber"], kind)
-            answer = self._answer(project, item, persona, kind, flow)
+            kind, persona, known = self._checked(project, item, item.get("verificationType", "verifiedUser"))
+            answer = self._answer(project, item, persona, kind, known, flow)
         except ProveError as error:
             given = raw if isinstance(raw, dict) else {}
             flow.record(self.kit.clock.now(), "item-refused", index=index, code=error.code, reason=error.message)
             flow.outcomes.append({"phoneNumber": _given_text(given, "phoneNumber"), "success": "false"})
+            customer = _given_text(given, "clientCustomerId")
             return {
                 "success": "false",
                 "phoneNumber": _given_text(given, "phoneNumber"),
                 "assuranceLevel": "AL-1",
-                "clientCustomerId": _given_text(given, "clientCustomerId"),
+                "clientCustomerId": customer,
+                # SDK 0.13.2 requires an identity in every result.
+                "identity": _identity_shell(_given_text(given, "firstName"), _given_text(given, "lastName"),
+                                            customer, "AL-1", [POOR_IDENTITY]),
                 "error": error.message,  # a string, as in Prove's SDK (its example: "Invalid Phone Number")
             }
         result: dict[str, Any] = {
@@ -197,22 +207,33 @@ class Verification:
         result["evaluation"] = answer.evaluation
         return result
 
-    def _persona(self, project: Project, phone_number: str, kind: str) -> Persona:
-        """The number's persona; a test user of other verification types is refused like Prove's."""
-        persona = self.kit.personas.resolve(project.client_id, phone_number, PRODUCT)
+    def _checked(
+        self, project: Project, request: dict[str, Any], verification_type: str
+    ) -> tuple[str, Persona, EnrolledIdentity | None]:
+        """Everything that may refuse a request, before anything is recorded: the type's product, the
+        number's persona (a test user of other types is refused like Prove's), the named proveId."""
+        kind = ALIASES.get(verification_type, verification_type)
+        require_product(project, *PRODUCTS[kind])
+        phone_number = request["phoneNumber"]
+        persona = self.kit.personas.resolve(project.client_id, phone_number)
         if persona.verification_types and kind not in persona.verification_types:
             if project.unknown_numbers == "reject":
                 raise sandbox_user_access_denied(phone_number, f"{kind} verification")
-            return DEFAULT_PERSONA
-        return persona
+            persona = DEFAULT_PERSONA
+        return kind, persona, self._named_identity(project, request)
 
     def _answer(
-        self, project: Project, request: dict[str, Any], persona: Persona, kind: str, flow: VerificationFlow
+        self,
+        project: Project,
+        request: dict[str, Any],
+        persona: Persona,
+        kind: str,
+        known: EnrolledIdentity | None,
+        flow: VerificationFlow,
     ) -> Answer:
         kit = self.kit
         now = kit.clock.now()
         phone = request["phoneNumber"]
-        known = self._named_identity(project, request)
         outcome = persona.verification.get(kind, VerificationOutcome())
         names_failed = kind in TAKES_NAMES and not persona.name_matches(request["firstName"], request["lastName"])
         data_passed = outcome.success if outcome.success is not None else persona.data_check == "success"
@@ -222,7 +243,10 @@ class Verification:
             level = "AL-1"
         reasons = list(outcome.reasons) if outcome.reasons and not names_failed else [_reason(level)]
         identity = self._identity(persona, request, kind, outcome, now) if success else {}
-        identity.update(assuranceLevel=level, reasons=reasons)
+        # SDK 0.13.2 requires names and clientCustomerId in every identity (later SDKs drop them):
+        # a failure or a type that returns no names echoes what the request sent.
+        identity = {**_identity_shell(request.get("firstName", ""), request.get("lastName", ""),
+                                      request.get("clientCustomerId", ""), level, reasons), **identity}
         failure = NAME_MISMATCH if names_failed else IDENTITY_NOT_FOUND
         evaluation = outcome.evaluation or _evaluation(kind, success, failure)
         enrolled = success and outcome.enrolled
@@ -233,8 +257,7 @@ class Verification:
                 persona,
                 now,
                 client_customer_id=request.get("clientCustomerId", ""),
-                client_human_id=request.get("clientHumanId", ""),
-                attributes=[(a["attributeType"], a["attributeValue"]) for a in request.get("identityAttributes", ())],
+                attributes=attributes_of(request),
             )
         elif known is None:
             found = kit.identities.find_by_phone(project.client_id, phone)
@@ -246,7 +269,6 @@ class Verification:
         flow.outcomes.append({"phoneNumber": phone, "success": _text(success), "assuranceLevel": level})
         return Answer(
             success=success,
-            verification_type=kind,
             identity=identity,
             evaluation=evaluation,
             prove_id=known.identity_id if known is not None else "",
@@ -256,7 +278,7 @@ class Verification:
             businesses=[dict(b) for b in outcome.businesses] if success and kind == "prefillForBiz" else [],
         )
 
-    def _named_identity(self, project: Project, request: dict[str, Any]) -> Any:
+    def _named_identity(self, project: Project, request: dict[str, Any]) -> EnrolledIdentity | None:
         """The identity a request's proveId names; it must be the same number's."""
         if "proveId" not in request:
             return None
@@ -302,6 +324,12 @@ class Verification:
         flow = VerificationFlow(**self.kit.new_flow_fields(project, PRODUCT, request, persona), verification_type=kind)
         self.kit.flows.add(flow)
         return flow
+
+
+def _identity_shell(first_name: str, last_name: str, client_customer_id: str, level: str,
+                    reasons: list[str]) -> dict[str, Any]:
+    return {"firstName": first_name, "lastName": last_name, "clientCustomerId": client_customer_id,
+            "assuranceLevel": level, "reasons": reasons}
 
 
 def _text(success: bool) -> str:

@@ -104,7 +104,7 @@ class VerifiedUsers:
         require_product(project, PRODUCT)
         kit = self.kit
         now = kit.clock.now()
-        persona = kit.personas.resolve(project.client_id, request["phoneNumber"], PRODUCT)
+        persona = kit.personas.resolve(project.client_id, request["phoneNumber"])
         flow = VerifyFlow(
             **kit.new_flow_fields(project, PRODUCT, request, persona),
             first_name=request["firstName"],

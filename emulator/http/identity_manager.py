@@ -74,18 +74,14 @@ CROSS_DOMAIN = {
                    "identites": {**CROSS_DOMAIN_ITEMS, "description": "The same list, as TS SDK 0.13.1 spells it."}},
 }
 ATTRIBUTE_REF = {"attributeId": ID, "issuerId": {"type": "string", "description": "Whose domain holds it."}}
-DISCOVERED = {
-    "type": "object", "additionalProperties": False, "required": ["results"],
-    "properties": {"results": {"type": "array", "items": {
-        "type": "object", "additionalProperties": False, "required": ["attributeId", "issuerId"],
-        "properties": ATTRIBUTE_REF}}},
-}
+# discover's results carry the value too: SDK 0.14.7 parsed discover's reply as fetch's, which requires it.
 FETCHED = {
     "type": "object", "additionalProperties": False, "required": ["results"],
     "properties": {"results": {"type": "array", "items": {
         "type": "object", "additionalProperties": False, "required": ["attributeId", "issuerId", "attributeValue"],
         "properties": {**ATTRIBUTE_REF, "attributeValue": {"type": "string"}}}}},
 }
+DISCOVERED = FETCHED
 ERRORS = (400, 401, 404, 500)
 
 

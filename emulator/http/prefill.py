@@ -8,8 +8,6 @@ from emulator.flows.prefill import (
     CHALLENGE_REQUEST,
     COMPLETE_REQUEST,
     CORRELATION_ONLY,
-    PRE_FILL,
-    PROVE_IDENTITY,
     START_REQUEST,
 )
 from emulator.http.api import Call, Operation, flow_operation, persona_of_flow, prove_api
@@ -96,8 +94,7 @@ COMPLETE = _op(
 def _persona_of_number(call: Call) -> Persona | None:
     if not call.body.get("phoneNumber"):
         return None
-    product = PRE_FILL if call.project.has(PRE_FILL) else PROVE_IDENTITY
-    return call.emulator.personas.resolve(call.project.client_id, call.body["phoneNumber"], product)
+    return call.emulator.personas.resolve(call.project.client_id, call.body["phoneNumber"])
 
 
 ROUTES: list[tuple[Operation, BaseRoute]] = [

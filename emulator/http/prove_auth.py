@@ -13,7 +13,6 @@ from starlette.routing import BaseRoute
 from emulator.flows.prove_auth import (
     CONTINUE_REQUEST,
     FINISH_REQUEST,
-    PRODUCT,
     START_REQUEST,
     ProveAuth,
     ProveAuthFlow,
@@ -138,7 +137,7 @@ def _prove_auth(call: Call) -> ProveAuth:
 
 def _persona_of_number(call: Call) -> Persona | None:
     number = ProveAuth.mobile_number_of(call.body)
-    return call.emulator.personas.resolve(call.project.client_id, number, PRODUCT) if number else None
+    return call.emulator.personas.resolve(call.project.client_id, number) if number else None
 
 
 def _persona_of_auth(call: Call) -> Persona | None:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from starlette.routing import BaseRoute
 
-from emulator.flows.unify import BIND_REQUEST, PRODUCT, REVOKE_REQUEST, STATUS_REQUEST, UNIFY_REQUEST
+from emulator.flows.unify import BIND_REQUEST, REVOKE_REQUEST, STATUS_REQUEST, UNIFY_REQUEST
 from emulator.http.api import Call, Operation, flow_operation, prove_api
 from emulator.rules import Obj
 from emulator.scenarios.model import Persona
@@ -76,7 +76,7 @@ def _persona_of_flow(call: Call) -> Persona | None:
 
 def _persona_of_number(call: Call) -> Persona | None:
     number = call.emulator.unify.phone_number_of(call.project, call.body)
-    return call.emulator.personas.resolve(call.project.client_id, number, PRODUCT)
+    return call.emulator.personas.resolve(call.project.client_id, number)
 
 
 ROUTES: list[tuple[Operation, BaseRoute]] = [

@@ -9,20 +9,13 @@ from starlette.routing import BaseRoute
 from typing import Any
 
 from emulator.flows import verification
-from emulator.flows.verified_users import PRODUCT, VERIFY_REQUEST, VERIFY_STATUS_REQUEST
+from emulator.flows.verified_users import VERIFY_STATUS_REQUEST
 from emulator.http.api import Call, Operation, flow_operation, persona_of_flow, prove_api
-from emulator.rules import Choice
 from emulator.scenarios.model import Persona
 
 RESULT = {"type": "string", "enum": ["pending", "success", "failed", "not_applicable"]}
 SUCCESS = {"type": "string", "enum": ["true", "false", "pending"]}
 
-VERIFY_CHOICE = Choice(
-    (
-        ("verificationType", "current generation", verification.VERIFY_REQUEST),
-        ("possessionType", "possession-based generation", VERIFY_REQUEST),
-    ),
-)
 STRINGS = {"type": "array", "items": {"type": "string"}}
 ADDRESS = {"type": "object", "additionalProperties": False,
            "properties": {name: {"type": "string"} for name in ("address", "extendedAddress", "city", "region", "zipCode")}}
@@ -37,6 +30,7 @@ IDENTITY = {
         "nationalId": {"type": "string"},
         "emails": STRINGS,
         "addresses": {"type": "array", "items": ADDRESS},
+        "clientCustomerId": {"type": "string", "description": "As sent (SDK 0.13.2 requires it here)."},
         "minAge": {"type": "integer"},
         "maxAge": {"type": "integer"},
         "assuranceLevel": {"type": "string", "enum": ["AL-1", "AL0", "AL1", "AL2", "AL3"]},
@@ -110,7 +104,7 @@ VERIFY = flow_operation(
     "Verified Users: the current generation (verificationType, answers at once) or the possession-based one "
     "(possessionType, then verify-status), chosen by the request.",
     "Verified Users",
-    VERIFY_CHOICE,
+    verification.VERIFY_CHOICE,
     {"oneOf": [CURRENT_VERIFY_REPLY, {
         "title": "possession-based generation",
         "type": "object",
@@ -133,7 +127,7 @@ VERIFY_BATCH = flow_operation(
     {"type": "object", "additionalProperties": False, "required": ["correlationId", "results"],
      "properties": {"correlationId": {"type": "string", "format": "uuid"}, "clientRequestId": {"type": "string"},
                     "results": {"type": "array", "items": BATCH_RESULT}}},
-    max_body_bytes=1024 * 1024,
+    max_body_bytes=verification.MAX_BATCH_BODY_BYTES,
 )
 
 VERIFY_STATUS = flow_operation(
@@ -156,13 +150,12 @@ VERIFY_STATUS = flow_operation(
 
 
 def _persona_of_number(call: Call) -> Persona | None:
-    return call.emulator.personas.resolve(call.project.client_id, call.body["phoneNumber"], PRODUCT)
+    return call.emulator.personas.resolve(call.project.client_id, call.body["phoneNumber"])
 
 
 def _verify(call: Call) -> dict[str, Any]:
-    if VERIFY_CHOICE.chosen(call.body)[2] is verification.VERIFY_REQUEST:
-        return call.emulator.verification.verify(call.project, call.body)
-    return call.emulator.verified_users.verify(call.project, call.body)
+    generation = {"verificationType": call.emulator.verification, "possessionType": call.emulator.verified_users}
+    return generation[verification.VERIFY_CHOICE.chosen(call.body)[0]].verify(call.project, call.body)
 
 
 ROUTES: list[tuple[Operation, BaseRoute]] = [

@@ -6,6 +6,7 @@ whole load, so the emulator never serves half a catalogue.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from functools import cache
@@ -118,6 +119,7 @@ def read_file(path: Path) -> tuple[str, list[Persona]]:
             except re.error as error:
                 problems.append(f"{where}.pattern: not a valid regular expression: {error}")
                 continue
+        problems.extend(_date_problems(raw, where))
         for fault_index, fault in enumerate(raw.get("faults", [])):
             if fault["endpoint"] not in PERSONA_FAULT_ENDPOINTS:
                 problems.append(
@@ -138,6 +140,22 @@ def read_file(path: Path) -> tuple[str, list[Persona]]:
     if problems:
         raise ScenarioError(problems)
     return set_name, personas
+
+
+def _date_problems(raw: dict[str, Any], where: str) -> list[str]:
+    """What the schema's patterns cannot see: a dob that is no date, ages the wrong way round."""
+    problems = []
+    dob = raw.get("identity", {}).get("dob")
+    if dob is not None:
+        try:
+            datetime.date.fromisoformat(dob)
+        except ValueError:
+            problems.append(f"{where}.identity.dob: {dob!r} is not a date (YYYY-MM-DD)")
+    for kind, outcome in _verification_outcomes(raw.get("verification", {})).items():
+        if outcome.min_age is not None and outcome.max_age is not None and outcome.min_age > outcome.max_age:
+            problems.append(f"{where}.verification: for {kind}, minAge ({outcome.min_age}) is above maxAge "
+                            f"({outcome.max_age})")
+    return problems
 
 
 def _location(path: Iterable[Any]) -> str:
