@@ -11,6 +11,7 @@ from typing import Any
 from emulator.flows import verification
 from emulator.flows.verified_users import VERIFY_STATUS_REQUEST
 from emulator.http.api import Call, Operation, flow_operation, persona_of_flow, prove_api
+from emulator.scenarios.loader import schema as scenario_schema
 from emulator.scenarios.model import Persona
 
 RESULT = {"type": "string", "enum": ["pending", "success", "failed", "not_applicable"]}
@@ -46,18 +47,8 @@ EVALUATION = {
                        "failureReasons": {"type": "object", "additionalProperties": {"type": "string"}}},
     },
 }
-BUSINESS = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "businessName": {"type": "string"}, "tradeName": {"type": "string"}, "taxId": {"type": "string"},
-        "businessAddress": ADDRESS,
-        "registrationFiling": {"type": "object", "additionalProperties": False, "properties": {
-            name: {"type": "string"} for name in ("date", "region", "registrationNumber", "registrationType")}},
-        "relatedPersons": {"type": "array", "items": {"type": "object", "additionalProperties": False, "properties": {
-            "firstName": {"type": "string"}, "lastName": {"type": "string"}}}},
-    },
-}
+# The shape scenario files give businesses in is the shape the reply carries: one declaration.
+BUSINESS = scenario_schema()["$defs"]["business"]
 _IDS: dict[str, Any] = {
     "proveId": {"type": "string", "format": "uuid", "description": "The enrolled identity's id (Identity Manager)."},
     "provePhoneAlias": {"type": "string", "description": "A persistent alias of the subscriber (per project)."},
