@@ -283,14 +283,6 @@ def test_status_without_correlation_id_needs_the_number_of_a_live_flow(emu):
                                                           400, 8001)
 
 
-def test_bind_with_only_the_correlation_id_binds_the_flows_number(emu):
-    """SDKs before 0.14.5 may leave phoneNumber out of unify-bind."""
-    started = unify(emu, {"possessionType": "none", "phoneNumber": LORANT})
-    assert status(emu, started["correlationId"])["success"] == "possession_required"
-    reply = ok(emu.post("/v3/unify-bind", {"correlationId": started["correlationId"]}))
-    assert reply["success"] == "true" and reply["phoneNumber"] == LORANT and reply["deviceId"]
-
-
 def test_binding_again_and_again_keeps_one_key_per_number(emu, prove_emulator_server):
     keys = prove_emulator_server.emulator.prove_keys
     for _ in range(5):

@@ -107,15 +107,15 @@ STATUS_REQUEST = Obj(
     ),
     checks=(_FLOW_NAMED,),
 )
-# phoneNumber is required from SDK 0.14.5 and correlationId from 0.14.4: either names the flow.
+# correlationId is required from SDK 0.14.4 (before, the number names its latest flow); phoneNumber,
+# the number the customer's own check verified, always (as the current API requires it).
 BIND_REQUEST = Obj(
     "",
     (
         Text("correlationId", max_length=128),
-        Text("phoneNumber", pattern=PHONE_NUMBER, description="The number the customer's own check verified."),
+        Text("phoneNumber", required=True, pattern=PHONE_NUMBER),
         Text("clientRequestId", max_length=128),
     ),
-    checks=(_FLOW_NAMED,),
 )
 REVOKE_REQUEST = Obj(
     "",
@@ -210,7 +210,7 @@ class Unify:
                 "step not allowed: /v3/unify-bind is only allowed once, after /v3/unify-status "
                 "answered possession_required"
             )
-        if "phoneNumber" in request and normalize(request["phoneNumber"]) != normalize(flow.phone_number):
+        if normalize(request["phoneNumber"]) != normalize(flow.phone_number):
             raise malformed(
                 f"field 'phoneNumber' must be the flow's number ({flow.phone_number}): the one the customer's "
                 "own possession check verified"
