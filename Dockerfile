@@ -1,6 +1,7 @@
 # prove-emulator in a container:
 #   docker build -t prove-emulator .
-#   docker run --rm -p 7768:7768 prove-emulator
+#   docker run --rm -p 127.0.0.1:7768:7768 prove-emulator
+# (127.0.0.1: the control plane serves SMS codes and secrets; publish it to this machine only)
 # Browsers and phones must reach the emulator at the origin put into authTokens and SMS links: with
 # another host port or a proxy, set it, e.g. -e PROVE_EMULATOR_PUBLIC_URL=http://localhost:9000
 FROM python:3.11-slim

@@ -11,17 +11,20 @@ reason and exit status 2; never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
 from emulator import __version__
+from emulator.access import AccessPolicy, check_host_names
 from emulator.projects import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ProjectsFileError, load_projects_file
 from emulator.scenarios.loader import ScenarioError, default_pack_dir, load_catalogue
 from emulator.http.app import create_app
-from emulator.server import bind, local_origin, normalize_origin, serve, uvicorn_server
+from emulator.http.prefix import normalize_path_prefix
+from emulator.protocols import REQUEST_TIMEOUT_SECONDS
+from emulator.server import bind, local_origin, normalize_origin, run_in_foreground, uvicorn_server
 from emulator.service import Emulator
 
 DEFAULT_HOST = "127.0.0.1"
@@ -72,7 +75,40 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--projects", metavar="FILE", help="a YAML/JSON file declaring more projects")
     parser.add_argument(
         "--cors-origins",
-        help="comma-separated origins allowed to call the emulator from a browser (default: any)",
+        help="comma-separated origins whose pages may call the Web SDK's /v1/client/* (and, with --cors-api, "
+        "Prove's API) from a browser (default: any)",
+    )
+    parser.add_argument(
+        "--cors-api",
+        action="store_true",
+        default=None,
+        help="let browsers call /token, /v3/* and /v1/server/* cross-origin too (server-to-server at Prove, "
+        "so refused by default); env PROVE_EMULATOR_CORS_API=1",
+    )
+    parser.add_argument(
+        "--allowed-hosts",
+        metavar="NAMES",
+        help="comma-separated host names the control plane also answers to (besides 127.0.0.1, localhost, "
+        "[::1] and the public URL's host), e.g. a Docker Compose service name",
+    )
+    parser.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="require this token (header X-Emulator-Token) on the control plane, except health and Instant "
+        "Link clicks; prefer the env PROVE_EMULATOR_ADMIN_TOKEN, which other users cannot see in ps",
+    )
+    parser.add_argument(
+        "--path-prefix",
+        metavar="PATH",
+        help="also serve Prove's API (/token, /v3/*, /v1/server/*) under this path, for an SDK serverURL "
+        "such as http://127.0.0.1:7768/prove (default: the root only)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=_timeout,
+        metavar="SECONDS",
+        help=f"a request's head and body must arrive within this many seconds of its first byte, else 408 "
+        f"(default {REQUEST_TIMEOUT_SECONDS:g})",
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: warning")
     commands = parser.add_subparsers(dest="command")
@@ -121,6 +157,12 @@ def _serve(args: argparse.Namespace) -> int:
         public_origin = normalize_origin(public_url) if public_url else None
     except ValueError as error:
         raise StartupError(str(error)) from None
+    access = _access(args)
+    request_timeout = _request_timeout(args)
+    try:
+        path_prefix = normalize_path_prefix(args.path_prefix or _env("PATH_PREFIX") or "")
+    except ValueError as error:
+        raise StartupError(str(error)) from None
     try:
         projects = load_projects_file(Path(projects_file)) if projects_file else []
     except ProjectsFileError as error:
@@ -135,19 +177,65 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as error:
         raise StartupError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     emulator.public_origin = public_origin or local_origin(sock)
-    server = uvicorn_server(create_app(emulator, cors_origins), log_level)
+    server = uvicorn_server(create_app(emulator, cors_origins, access, path_prefix=path_prefix), log_level,
+                            on_shutdown=emulator.shut_down, request_timeout=request_timeout)
 
     def ready() -> None:
         where = local_origin(sock)
         print(
             f"prove-emulator {__version__} ready at {where} "
             f"(client_id={DEFAULT_CLIENT_ID} client_secret={DEFAULT_CLIENT_SECRET}; "
-            f"public URL {emulator.public_origin})",
+            f"public URL {emulator.public_origin}"
+            + (f"; Prove's API also under {path_prefix})" if path_prefix else ")"),
             flush=True,
         )
 
-    asyncio.run(serve(server, sock, ready))
+    run_in_foreground(server, sock, ready)  # until SIGINT/SIGTERM; then a clean stop, exit status 0
     return 0
+
+
+def _access(args: argparse.Namespace) -> AccessPolicy:
+    admin_token = args.admin_token or _env("ADMIN_TOKEN")
+    if admin_token is not None and not re.fullmatch(r"[!-~]+", admin_token):
+        raise StartupError("the admin token must be printable ASCII without spaces (it is sent as a header)")
+    try:
+        allowed_hosts = check_host_names((args.allowed_hosts or _env("ALLOWED_HOSTS") or "").split(","))
+    except ValueError as error:
+        raise StartupError(str(error)) from None
+    cors_api = args.cors_api if args.cors_api is not None else _env_flag("CORS_API")
+    return AccessPolicy(cors_api=cors_api, admin_token=admin_token, allowed_hosts=allowed_hosts)
+
+
+def _env_flag(name: str) -> bool:
+    raw = (_env(name) or "0").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise StartupError(f"{ENV_PREFIX}{name} must be 1/true/yes/on or 0/false/no/off (got {raw!r})")
+
+
+def _timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"the request timeout must be a number of seconds, over 0 and at most "
+                                         f"3600 (got {text!r})")
+    return seconds
+
+
+def _request_timeout(args: argparse.Namespace) -> float:
+    if args.request_timeout is not None:
+        return args.request_timeout
+    raw = _env("REQUEST_TIMEOUT")
+    if raw is None:
+        return REQUEST_TIMEOUT_SECONDS
+    try:
+        return _timeout(raw)
+    except argparse.ArgumentTypeError as error:
+        raise StartupError(f"{ENV_PREFIX}REQUEST_TIMEOUT: {error}") from None
 
 
 def _env_port() -> int:

@@ -5,18 +5,44 @@ this clock and schedules its deadline on it. Unfrozen, the clock follows real ti
 the control plane added); frozen, it stands still until advanced or set. Advancing fires every timer
 that became due, in deadline order and with the clock reading each timer's own deadline, before the
 call returns, so a test that moves time sees the consequences at once.
+
+The clock only shows instants from 1970-01-01T00:00:00Z to 9000-01-01T00:00:00Z (`EARLIEST`, `LATEST`):
+every instant there is a four-digit-year RFC 3339 timestamp and a non-negative JWT NumericDate, and
+the millennium above `LATEST` leaves room for every deadline computed from it. Moves outside are refused
+(`ClockRangeError`) before anything changes.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
+import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 TimerCallback = Callable[[], None]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EARLIEST = 0.0  # 1970-01-01T00:00:00Z
+LATEST = (datetime(9000, 1, 1, tzinfo=timezone.utc) - _EPOCH).total_seconds()  # 9000-01-01T00:00:00Z
+RANGE_TEXT = "from 1970-01-01T00:00:00Z to 9000-01-01T00:00:00Z"
+
+
+class ClockRangeError(ValueError):
+    """A move the clock refuses; `argument` names it ('set' or 'advance'), `rule` completes "field 'x' ..."."""
+
+    def __init__(self, argument: str, rule: str) -> None:
+        super().__init__(f"{argument} {rule}")
+        self.argument = argument
+        self.rule = rule
+
+
+def in_range(instant: float) -> bool:
+    """Whether the clock can show `instant` (False for NaN and the infinities too)."""
+    return EARLIEST <= instant <= LATEST
 
 
 @dataclass(order=True)
@@ -68,16 +94,36 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         """Move forward, firing each timer that falls due on the way at its own deadline."""
-        if seconds < 0:
-            raise ValueError("the clock only advances forwards")
-        self._move_to(self.now() + seconds)
+        self.move(advance=seconds)
 
     def set(self, instant: float) -> None:
         """Jump to an instant. Forwards fires what falls due; backwards un-expires nothing."""
-        if instant >= self.now():
-            self._move_to(instant)
-        else:
-            self._place(instant)
+        self.move(instant=instant)
+
+    def move(self, *, freeze: bool | None = None, instant: float | None = None, advance: float = 0.0) -> None:
+        """Freeze or unfreeze, set, then advance, all or nothing: a move that would leave the clock's
+        range raises ClockRangeError (naming 'set' or 'advance') before anything changes."""
+        if instant is not None and not in_range(instant):
+            raise ClockRangeError("set", f"must be an instant {RANGE_TEXT}")
+        if not math.isfinite(advance) or advance < 0:
+            raise ClockRangeError("advance", "must be a finite number of seconds, at least 0: "
+                                             "the clock only advances forwards")
+        start = instant if instant is not None else self.now()
+        target = start + advance  # read once: an unfrozen clock moves on while this runs
+        if advance and not in_range(target):
+            raise ClockRangeError("advance", f"would move the clock past 9000-01-01T00:00:00Z: it shows "
+                                             f"instants {RANGE_TEXT}")
+        if freeze is True:
+            self.freeze()
+        elif freeze is False:
+            self.unfreeze()
+        if instant is not None:
+            if instant >= self.now():
+                self._move_to(instant)
+            else:
+                self._place(instant)
+        if advance:
+            self._move_to(target)
 
     def _move_to(self, target: float) -> None:
         while True:
@@ -134,15 +180,34 @@ class Clock:
             heapq.heappop(self._timers)
 
 
+# What rfc3339() can write: years 0001 to 9999. Deadlines far beyond the clock's range (a huge delay
+# added to it) read as the last of them rather than failing a reply.
+_FIRST_WRITABLE = (datetime.min.replace(tzinfo=timezone.utc) - _EPOCH).total_seconds()
+_LAST_WRITABLE = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc) - _EPOCH).total_seconds()
+# RFC 3339 §5.6 date-time: seconds and an offset are required ('T' and 'Z' in either case).
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
 def rfc3339(instant: float) -> str:
-    """UTC RFC 3339 with millisecond precision, e.g. 2026-11-26T03:15:00.000Z."""
-    moment = datetime.fromtimestamp(instant, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """UTC RFC 3339 with millisecond precision and a four-digit year, e.g. 2026-11-26T03:15:00.000Z."""
+    if math.isnan(instant):
+        raise ValueError("NaN is not an instant")
+    if instant < _FIRST_WRITABLE:
+        moment = datetime.min
+    elif instant > _LAST_WRITABLE:
+        moment = datetime.max
+    else:
+        moment = _EPOCH + timedelta(seconds=instant)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
 
 
 def parse_rfc3339(text: str) -> float:
-    """Parse an RFC 3339 timestamp (offset required; 'Z' accepted) into epoch seconds."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("an RFC 3339 timestamp needs a UTC offset, e.g. 'Z' or '+00:00'")
-    return moment.timestamp()
+    """Parse an RFC 3339 date-time (seconds and an offset required; 'Z' accepted) into epoch seconds."""
+    if _RFC3339.fullmatch(text) is None:
+        raise ValueError("expected YYYY-MM-DDTHH:MM:SS[.fraction] and 'Z' or an offset such as '+01:00'")
+    try:
+        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        return (moment - _EPOCH).total_seconds()
+    except (ValueError, OverflowError) as error:  # e.g. month 13, or an offset past year 1 or 9999
+        raise ValueError(f"not a date and time of the calendar ({error})") from None

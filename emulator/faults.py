@@ -3,6 +3,11 @@
 Faults come from two places: a persona's scenario (they apply to calls about that persona's flows)
 and the control plane (they apply to every call of the endpoint, optionally in one project). A
 faulted call is answered before the emulator looks at it, so it changes no state.
+
+A persona's faults count per flow: `times: 1` on /v3/verify-status faults the first status call of
+every flow. The starting call (verify, start, unify, auth start) comes before its flow exists, and a
+faulted one starts none: its calls count until a flow of the persona starts, so a retry goes
+through and the next flow's first start is faulted again.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.errors import ProveError
+from emulator.errors import RATE_LIMITED, ProveError
 from emulator.scenarios.model import Fault, Persona
 
 # Endpoints a persona's faults may name: the ones whose calls belong to a flow (and so to a persona).
@@ -69,7 +74,7 @@ def canonical_fault_endpoint(endpoint: Any) -> Any:
     """The template faults are filed under, for an alias; anything else as given (the caller checks it)."""
     return FAULT_ENDPOINT_ALIASES.get(endpoint, endpoint) if isinstance(endpoint, str) else endpoint
 
-_CODES = {400: 8001, 401: 8002, 403: 8003, 404: 8011}
+_CODES = {400: 8001, 401: 8002, 403: 8003, 404: 8011, 429: RATE_LIMITED}
 
 
 @dataclass
@@ -92,15 +97,22 @@ class RuntimeFault:
 @dataclass
 class FaultBook:
     runtime: list[RuntimeFault] = field(default_factory=list)
-    _persona_calls: dict[tuple[str, Persona, str], int] = field(default_factory=dict)
+    # Calls of a persona's faulted endpoints: per live flow (project, correlationId) -> endpoint ->
+    # calls, dropped with the flow; and starting calls per (project, scenario set, persona, endpoint),
+    # dropped when a flow starts.
+    _flow_calls: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    _start_calls: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
 
     def add(self, fault: Fault, project_id: str | None) -> RuntimeFault:
         rule = RuntimeFault(fault=fault, project_id=project_id)
         self.runtime.append(rule)
         return rule
 
-    def take(self, endpoint: str, project_id: str | None, persona: Persona | None) -> Fault | None:
-        """The fault this call gets, if any; counts the call against it."""
+    def take(
+        self, endpoint: str, project_id: str | None, persona: Persona | None, flow_id: str | None = None
+    ) -> Fault | None:
+        """The fault this call gets, if any; counts the call against it. `flow_id` names the live
+        flow the call is about (its persona's faults then count in that flow)."""
         for rule in self.runtime:
             if rule.fault.endpoint == endpoint and rule.project_id in (None, project_id):
                 rule.used += 1
@@ -112,22 +124,42 @@ class FaultBook:
         scripted = [f for f in persona.faults if f.endpoint == endpoint]
         if not scripted:
             return None
-        key = (project_id, persona, endpoint)
-        call = self._persona_calls.get(key, 0)
-        self._persona_calls[key] = call + 1
+        if flow_id:
+            calls = self._flow_calls.setdefault((project_id, flow_id), {})
+            call = calls.get(endpoint, 0)
+            calls[endpoint] = call + 1
+        else:
+            key = (project_id, persona.scenario_set, persona.key, endpoint)
+            call = self._start_calls.get(key, 0)
+            self._start_calls[key] = call + 1
         for fault in scripted:  # faults for one endpoint apply one after another
             if call < fault.times:
                 return fault
             call -= fault.times
         return None
 
+    @property
+    def counted_flows(self) -> int:
+        """How many flows have persona-fault calls counted (each dropped when its flow expires)."""
+        return len(self._flow_calls)
+
+    def flow_started(self, endpoint: str, project_id: str, persona: Persona) -> None:
+        """A starting call started a flow: the persona's next flow counts its starting calls afresh."""
+        self._start_calls.pop((project_id, persona.scenario_set, persona.key, endpoint), None)
+
+    def forget_flow(self, project_id: str, flow_id: str) -> None:
+        """The flow expired: its call counts go, so there are never more than live flows."""
+        self._flow_calls.pop((project_id, flow_id), None)
+
     def reset(self, project_id: str | None = None) -> None:
         if project_id is None:
             self.runtime.clear()
-            self._persona_calls.clear()
+            self._flow_calls.clear()
+            self._start_calls.clear()
             return
         self.runtime = [rule for rule in self.runtime if rule.project_id != project_id]
-        self._persona_calls = {k: v for k, v in self._persona_calls.items() if k[0] != project_id}
+        self._flow_calls = {k: v for k, v in self._flow_calls.items() if k[0] != project_id}
+        self._start_calls = {k: v for k, v in self._start_calls.items() if k[0] != project_id}
 
 
 def fault_error(fault: Fault) -> ProveError | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from emulator.clock import rfc3339
-from emulator.phone import normalize
+from emulator.phone import normalize, region
 from emulator.scenarios.model import Persona
 
 
@@ -45,7 +45,7 @@ class EnrolledIdentity:
             "phoneNumber": self.phone_number,
             "active": self.active,
             "carrier": self.persona.identity.carrier,
-            "countryCode": self.persona.identity.country_code,
+            "countryCode": self.persona.identity.country_code or region(self.phone_number),
             "lineType": self.persona.identity.line_type,
             "createdAt": int(self.created_at),
             "creationString": rfc3339(self.created_at),
@@ -72,7 +72,25 @@ EnrolmentListener = Callable[[EnrolledIdentity], None]
 class IdentityStore:
     def __init__(self) -> None:
         self._by_id: dict[str, EnrolledIdentity] = {}
+        # proveIds handed out (by Unify) for numbers not enrolled yet: (project, digits) -> id. The
+        # number's first identity takes it, so a person keeps one proveId across products.
+        self._reserved: dict[tuple[str, str], str] = {}
         self.listeners: list[EnrolmentListener] = []
+
+    def prove_id_of(self, project_id: str, phone_number: str) -> str:
+        """The number's proveId: its identity's id (an active one first), else one reserved for it."""
+        found = self.find_by_phone(project_id, phone_number)
+        if found:
+            return next((i for i in found if i.active), found[0]).identity_id
+        return self._reserved.setdefault((project_id, normalize(phone_number)), str(uuid.uuid4()))
+
+    def number_of(self, project_id: str, prove_id: str) -> str | None:
+        """The phone number a proveId of this project names (an identity's, or a reserved one)."""
+        identity = self.get(project_id, prove_id)
+        if identity is not None:
+            return identity.phone_number
+        return next((digits for (project, digits), reserved in self._reserved.items()
+                     if project == project_id and reserved == prove_id), None)
 
     def enrol(
         self,
@@ -92,8 +110,9 @@ class IdentityStore:
             identity = monitored[0]
             identity.add_attributes(attributes)
             return identity
+        reserved = self._reserved.pop((project_id, normalize(phone_number)), None)
         identity = EnrolledIdentity(
-            identity_id=str(uuid.uuid4()),
+            identity_id=reserved if reserved is not None and not existing else str(uuid.uuid4()),
             project_id=project_id,
             phone_number=phone_number,
             persona=persona,
@@ -135,5 +154,7 @@ class IdentityStore:
     def reset(self, project_id: str | None = None) -> None:
         if project_id is None:
             self._by_id.clear()
+            self._reserved.clear()
         else:
             self._by_id = {k: v for k, v in self._by_id.items() if v.project_id != project_id}
+            self._reserved = {k: v for k, v in self._reserved.items() if k[0] != project_id}

@@ -25,6 +25,7 @@ class JournalEntry:
     correlation_id: str
     request_body: str
     response_body: str
+    note: str = ""  # why the call went as it did when the reply cannot say (e.g. a refused cross-origin call)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -41,6 +42,8 @@ class JournalEntry:
             out["project"] = self.project_id
         if self.correlation_id:
             out["correlationId"] = self.correlation_id
+        if self.note:
+            out["note"] = self.note
         return out
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.clock import rfc3339
+from emulator.errors import shutting_down
 from emulator.phone import normalize
 
 OUTBOX_CAPACITY = 1000
@@ -48,13 +49,12 @@ class Outbox:
         self._messages: deque[Sms] = deque(maxlen=capacity)
         self._ids = itertools.count(1)
         self._waiters: set[asyncio.Future[None]] = set()
+        self._closed = False  # shutting down: waits answer 503 at once
 
     def send(self, **fields: Any) -> Sms:
         sms = Sms(id=next(self._ids), **fields)
         self._messages.append(sms)
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._wake()
         return sms
 
     def messages(
@@ -76,10 +76,13 @@ class Outbox:
         ]
 
     async def wait(self, seconds: float, **filters: Any) -> list[Sms]:
-        """The matching messages; if there are none yet, wait up to `seconds` (real time) for one."""
+        """The matching messages; if there are none yet, wait up to `seconds` (real time) for one.
+        Raises ProveError 503 once the emulator is shutting down (`close`)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         while True:
+            if self._closed:
+                raise shutting_down()
             found = self.messages(**filters)
             remaining = deadline - loop.time()
             if found or remaining <= 0:
@@ -92,6 +95,16 @@ class Outbox:
                 pass
             finally:
                 self._waiters.discard(waiter)
+
+    def close(self) -> None:
+        """The process is stopping: wake every waiter, now and later (they raise 503)."""
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def clear(self, project_id: str | None = None) -> None:
         if project_id is None:

@@ -15,9 +15,13 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from emulator.phone import CONSENT_REGIONS, is_region_code
+
 PRODUCTS = ("verified-users", "pre-fill", "prove-identity", "unify", "identity-manager")
 UNKNOWN_NUMBER_POLICIES = ("reject", "default-persona")
 INSTANT_LINK_START_REPLIES = ("data", "empty")
+# rateLimit: requests per second per project (Prove's is 25); bounded so a bucket stays meaningful.
+RATE_LIMIT_RANGE = (1, 10_000)
 
 DEFAULT_CLIENT_ID = "sandbox-client-id"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
@@ -60,6 +64,10 @@ class Project:
     # apps without a retry step, like Prove's samples; "empty" ({}) suits apps that supply one.
     instant_link_start_reply: str = "data"
     webhook: WebhookSettings | None = None
+    # Countries whose MNO consent the project has (seed "Global consent"): Verified Users for a
+    # Canadian number needs CA here.
+    consent_countries: frozenset[str] = frozenset()
+    rate_limit: float | None = None  # requests per second; None: no limit (the default)
 
     def has(self, product: str) -> bool:
         return product in self.products
@@ -76,6 +84,8 @@ class Project:
             "unknownNumbers": self.unknown_numbers,
             "scenarioSets": list(self.scenario_sets),
             "instantLinkStartReply": self.instant_link_start_reply,
+            "consentCountries": sorted(self.consent_countries),
+            "rateLimit": self.rate_limit,
         }
         if self.webhook and self.webhook.url:
             out["webhook"] = self.webhook.as_json()
@@ -94,7 +104,7 @@ def project_from_json(raw: Any, where: str, now: float = 0.0) -> Project:
     if not isinstance(raw, dict):
         raise ProjectsFileError(f"{where}: must be an object")
     known = {"clientId", "clientSecret", "name", "product", "products", "unknownNumbers",
-             "scenarioSets", "instantLinkStartReply", "webhook"}
+             "scenarioSets", "instantLinkStartReply", "webhook", "rateLimit", "consentCountries"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ProjectsFileError(f"{where}: unknown key(s): {', '.join(unknown)}")
@@ -134,7 +144,34 @@ def project_from_json(raw: Any, where: str, now: float = 0.0) -> Project:
         scenario_sets=tuple(scenario_sets),
         instant_link_start_reply=reply,
         webhook=webhook,
+        consent_countries=consent_countries_from_json(raw.get("consentCountries", []), f"{where}.consentCountries"),
+        rate_limit=rate_limit_from_json(raw.get("rateLimit"), f"{where}.rateLimit"),
     )
+
+
+def rate_limit_from_json(raw: Any, where: str) -> float | None:
+    """A project's rateLimit: absent or null is off; else a finite number of requests per second."""
+    if raw is None:
+        return None
+    low, high = RATE_LIMIT_RANGE
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not low <= raw <= high:  # NaN fails too
+        raise ProjectsFileError(
+            f"{where}: must be a number of requests per second from {low} to {high}, or null (no limit)"
+        )
+    return raw
+
+
+def consent_countries_from_json(raw: Any, where: str) -> frozenset[str]:
+    """consentCountries: ISO 3166-1 alpha-2 codes; only the countries that need consent (CA) matter."""
+    if not isinstance(raw, list) or not all(is_region_code(code) for code in raw):
+        raise ProjectsFileError(
+            f"{where}: must be a list of ISO 3166-1 alpha-2 country codes in upper case, such as "
+            f"[{', '.join(CONSENT_REGIONS)}] (the countries whose MNO consent the project has)"
+        )
+    return frozenset(raw)
+
+
+MAX_RETRY_DELAY_SECONDS = 86400  # a day between two attempts
 
 
 def webhook_from_json(
@@ -159,10 +196,13 @@ def webhook_from_json(
     if (
         not isinstance(schedule, list)
         or not 1 <= len(schedule) <= 10
-        or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s >= 0 for s in schedule)
+        # Bounded (a YAML .inf or a 1e300 would schedule past every clock and every reply's timestamp).
+        or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0 <= s <= MAX_RETRY_DELAY_SECONDS
+                   for s in schedule)
     ):
         raise ProjectsFileError(
-            f"{where}.retrySchedule: must be a list of 1 to 10 delays in seconds (>= 0), one per attempt"
+            f"{where}.retrySchedule: must be a list of 1 to 10 delays in seconds (0 to {MAX_RETRY_DELAY_SECONDS}), "
+            "one per attempt"
         )
     return WebhookSettings(
         url=url,

@@ -7,18 +7,22 @@
         prove_emulator.advance(121)  # move the emulator clock instead of sleeping
 
 One emulator serves the whole session; each test starts from a reset (state, clock, projects).
-Options (pytest.ini / pyproject): `prove_emulator_scenarios` (directories, one per line) and
-`prove_emulator_projects` (a projects file).
+Options (pytest.ini / pyproject): `prove_emulator_scenarios` (directories, one per line),
+`prove_emulator_projects` (a projects file) and `prove_emulator_admin_token` (else the environment's
+PROVE_EMULATOR_ADMIN_TOKEN): the session's emulator then requires that token on its control plane, and
+the handle sends it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import pytest
 
+from emulator.access import ADMIN_TOKEN_HEADER, AccessPolicy
 from emulator.projects import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, load_projects_file
 from emulator.server import BackgroundServer
 from emulator.service import Emulator
@@ -28,11 +32,14 @@ class EmulatorHandle:
     """A running emulator, seen from a test: its URL, credentials and control-plane helpers."""
 
     def __init__(self, base_url: str, client_id: str = DEFAULT_CLIENT_ID,
-                 client_secret: str = DEFAULT_CLIENT_SECRET) -> None:
+                 client_secret: str = DEFAULT_CLIENT_SECRET, admin_token: str | None = None) -> None:
         self.base_url = base_url
         self.client_id = client_id
         self.client_secret = client_secret
-        self.http = httpx.Client(base_url=base_url, timeout=30.0)
+        self.admin_token = admin_token
+        # Sent on every call: Prove's API ignores it, and the control plane needs it when one is set.
+        headers = {ADMIN_TOKEN_HEADER: admin_token} if admin_token else {}
+        self.http = httpx.Client(base_url=base_url, timeout=30.0, headers=headers)
 
     # -- Prove's API -----------------------------------------------------------------------------
 
@@ -124,6 +131,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("prove_emulator_scenarios", "scenario directories for the prove_emulator fixture",
                   type="paths", default=[])
     parser.addini("prove_emulator_projects", "a projects file for the prove_emulator fixture", default="")
+    parser.addini("prove_emulator_admin_token",
+                  "the control plane's admin token for the prove_emulator fixture (default: the environment's "
+                  "PROVE_EMULATOR_ADMIN_TOKEN, else none)", default="")
+
+
+def admin_token_of(config: pytest.Config) -> str | None:
+    """The admin token the session's emulator requires: the ini option, else the environment's."""
+    return config.getini("prove_emulator_admin_token") or os.environ.get("PROVE_EMULATOR_ADMIN_TOKEN") or None
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +147,7 @@ def prove_emulator_server(pytestconfig: pytest.Config) -> Iterator[BackgroundSer
     projects_file = pytestconfig.getini("prove_emulator_projects")
     projects = load_projects_file(Path(pytestconfig.rootpath, projects_file)) if projects_file else []
     emulator = Emulator(scenario_dirs=pytestconfig.getini("prove_emulator_scenarios"), projects=projects)
-    server = BackgroundServer(emulator).start()
+    server = BackgroundServer(emulator, access=AccessPolicy(admin_token=admin_token_of(pytestconfig))).start()
     yield server
     server.stop()
 
@@ -140,7 +155,7 @@ def prove_emulator_server(pytestconfig: pytest.Config) -> Iterator[BackgroundSer
 @pytest.fixture
 def prove_emulator(prove_emulator_server: BackgroundServer) -> Iterator[EmulatorHandle]:
     """A freshly reset emulator for this test."""
-    handle = EmulatorHandle(prove_emulator_server.base_url)
+    handle = EmulatorHandle(prove_emulator_server.base_url, admin_token=prove_emulator_server.access.admin_token)
     handle.reset()
     yield handle
     handle.close()

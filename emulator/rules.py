@@ -4,7 +4,16 @@ A request body is declared as an `Obj` of fields, or as a `Choice` of several `O
 apart by which discriminating field the body carries (the two generations of /v3/verify). `validate` checks a parsed JSON value against it
 and raises a Prove 8001 error whose message names the field (with its path for nested values) and
 the rule it broke. `json_schema` turns the same declaration into JSON Schema for /openapi.json, so
-the published spec and the enforced rules cannot drift apart.
+the published spec and the enforced rules cannot drift apart: a body the schema accepts passes every
+field rule, and a body it refuses is refused (tests/test_hardening_inputs.py checks this on samples).
+
+Where the two languages differ, the schema spells out what the validator does:
+- an optional field sent as null or "" reads as not sent (several SDKs serialise unset strings as
+  ""), so each optional property is `anyOf` its rules or `{"enum": [null, ""]}`; a required text
+  has `minLength: 1`;
+- a `Check` (a rule across fields, such as "phoneNumber unless proveId") is published as prose in
+  the object's description: it is enforced by the validator only;
+- a per-item array (a batch) publishes its items' rules, but a bad item is answered in its result.
 """
 
 from __future__ import annotations
@@ -127,7 +136,7 @@ def validate(spec: Obj | Choice, value: Any, path: str = "") -> dict[str, Any]:
         field_path = _child(path, item.name)
         raw = value.get(item.name)
         if not _present(raw):
-            if _is_required(item, value):
+            if _is_required(item, value, spec):
                 raise malformed(_missing_message(item, field_path, raw))
             continue
         cleaned[item.name] = _validate_field(item, raw, field_path)
@@ -138,13 +147,31 @@ def validate(spec: Obj | Choice, value: Any, path: str = "") -> dict[str, Any]:
     return cleaned
 
 
-def _is_required(item: Field, siblings: dict[str, Any]) -> bool:
+def _is_required(item: Field, siblings: dict[str, Any], spec: Obj) -> bool:
     if item.required:
         return True
     if isinstance(item, Text) and item.required_when:
         other, trigger = item.required_when
-        return siblings.get(other) in _triggers(trigger)
+        return _as_spelled(spec, other, siblings.get(other)) in _triggers(trigger)
     return False
+
+
+def _sibling_text(spec: Obj, name: str) -> Text | None:
+    return next((item for item in spec.fields if isinstance(item, Text) and item.name == name), None)
+
+
+def _as_spelled(spec: Obj, name: str, raw: Any) -> Any:
+    """A sibling's value as its enum spells it (an enum in any case: VERIFIEDUSER is verifiedUser)."""
+    sibling = _sibling_text(spec, name)
+    if sibling is None or not sibling.ignore_case or not isinstance(raw, str):
+        return raw
+    return next((value for value in sibling.enum if _fold(value) == _fold(raw)), raw)
+
+
+def _fold(text: str) -> str | None:
+    """`text` in lower case, for enums "in any case": ASCII letters only, as the published pattern
+    ([Vv][Ee]...) reads it (str.casefold would also take the Kelvin sign for k and long s for s)."""
+    return text.lower() if text.isascii() else None
 
 
 def _triggers(trigger: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -182,6 +209,8 @@ def _validate_field(item: Field, raw: Any, field_path: str) -> Any:
 
 
 def _validate_int(item: Int, raw: Any, field_path: str) -> int:
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)  # JSON has one number type: 2.0 is the integer 2, as JSON Schema reads it
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise malformed(f"field '{field_path}' must be a whole number")
     low = item.minimum if item.minimum is not None else "any"
@@ -195,8 +224,8 @@ def _validate_text(item: Text, raw: Any, field_path: str) -> str:
     if not isinstance(raw, str):
         raise malformed(f"field '{field_path}' must be a string")
     if item.enum:
-        spelled = {value.casefold(): value for value in item.enum} if item.ignore_case else {v: v for v in item.enum}
-        key = raw.casefold() if item.ignore_case else raw
+        spelled = {_fold(value): value for value in item.enum} if item.ignore_case else {v: v for v in item.enum}
+        key = _fold(raw) if item.ignore_case else raw
         if key not in spelled:
             case = " (in any case)" if item.ignore_case else ""
             raise malformed(f"field '{field_path}' must be one of{case}: {', '.join(item.enum)}")
@@ -212,47 +241,93 @@ def _validate_text(item: Text, raw: Any, field_path: str) -> str:
 
 # -- JSON Schema ---------------------------------------------------------------------------------
 
+# An optional field sent as null or "" is not sent (see `_present`).
+NOT_SENT: dict[str, Any] = {"enum": [None, ""], "description": "Read as not sent."}
+
 
 def json_schema(spec: Field | Choice) -> dict[str, Any]:
+    """The JSON Schema of a body (Obj or Choice), or of one value as a required field holds it."""
     if isinstance(spec, Choice):
         return _choice_schema(spec)
+    if isinstance(spec, Obj):
+        return _object_schema(spec)
+    return _value_schema(spec, non_empty=isinstance(spec, Text) and spec.required)
+
+
+def _value_schema(spec: Field, non_empty: bool = False) -> dict[str, Any]:
+    if isinstance(spec, Obj):
+        return _object_schema(spec)
     if isinstance(spec, Text):
-        schema: dict[str, Any] = {"type": "string"}
-        if spec.enum and spec.ignore_case:
-            schema["pattern"] = "^(?:" + "|".join(_any_case(value) for value in spec.enum) + ")$"
-        elif spec.enum:
-            schema["enum"] = list(spec.enum)
-        if spec.max_length is not None:
-            schema["maxLength"] = spec.max_length
-        if spec.pattern is not None:
-            schema["pattern"] = f"^(?:{spec.pattern.regex})$"
-        return _described(schema, spec.description)
+        return _text_schema(spec, non_empty)
     if isinstance(spec, Flag):
         return _described({"type": "boolean"}, spec.description)
     if isinstance(spec, Int):
-        schema = {"type": "integer"}
+        schema: dict[str, Any] = {"type": "integer"}
         if spec.minimum is not None:
             schema["minimum"] = spec.minimum
         if spec.maximum is not None:
             schema["maximum"] = spec.maximum
         return _described(schema, spec.description)
-    if isinstance(spec, Array):
-        schema = {"type": "array", "items": json_schema(spec.item)}
-        if spec.max_items is not None:
-            schema["maxItems"] = spec.max_items
-        return _described(schema, spec.description)
-    schema = {
+    # Array items are values, not fields: null or "" is not "not sent" there.
+    schema = {"type": "array", "items": _value_schema(spec.item)}
+    if spec.max_items is not None:
+        schema["maxItems"] = spec.max_items
+    return _described(schema, spec.description)
+
+
+def _text_schema(spec: Text, non_empty: bool) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if non_empty:
+        schema["minLength"] = 1
+    patterns = []
+    if spec.enum and spec.ignore_case:
+        patterns.append(_any_case_pattern(spec.enum))
+    elif spec.enum:
+        schema["enum"] = list(spec.enum)
+    if spec.max_length is not None:
+        schema["maxLength"] = spec.max_length
+    if spec.pattern is not None:
+        patterns.append(_anchored(spec.pattern.regex))
+    if patterns:
+        schema["pattern"] = patterns[0]
+    if len(patterns) > 1:
+        schema["allOf"] = [{"pattern": pattern} for pattern in patterns[1:]]
+    return _described(schema, spec.description)
+
+
+def _anchored(regex: str) -> str:
+    # ECMA-262, the dialect of JSON Schema: '$' is the end of the text (validate uses fullmatch).
+    return f"^(?:{regex})$"
+
+
+def _any_case_pattern(values: tuple[str, ...]) -> str:
+    return _anchored("|".join(_any_case(value) for value in values))
+
+
+def _property_schema(item: Field) -> dict[str, Any]:
+    """A field inside an object: a required one must be there (a text non-empty); an optional one
+    may also be null or "", which reads as not sent."""
+    if item.required:
+        return json_schema(item)
+    rules = _value_schema(item)
+    description = rules.pop("description", "")
+    return _described({"anyOf": [rules, NOT_SENT]}, description)
+
+
+def _object_schema(spec: Obj) -> dict[str, Any]:
+    schema: dict[str, Any] = {
         "type": "object",
-        "properties": {item.name: json_schema(item) for item in spec.fields},
+        "properties": {item.name: _property_schema(item) for item in spec.fields},
     }
     required = [item.name for item in spec.fields if item.required]
     if required:
         schema["required"] = required
     conditions = [
         {
-            "if": {"properties": {item.required_when[0]: {"enum": list(_triggers(item.required_when[1]))}},
-                   "required": [item.required_when[0]]},
-            "then": {"required": [item.name]},
+            "if": {"required": [item.required_when[0]],
+                   "properties": {item.required_when[0]: _trigger_schema(spec, *item.required_when)}},
+            # Required here means sent and not empty, as for a required text.
+            "then": {"required": [item.name], "properties": {item.name: {"type": "string", "minLength": 1}}},
         }
         for item in spec.fields
         if isinstance(item, Text) and item.required_when
@@ -263,19 +338,29 @@ def json_schema(spec: Field | Choice) -> dict[str, Any]:
     return _described(schema, " ".join(note for note in notes if note))
 
 
+def _trigger_schema(spec: Obj, other: str, trigger: str | tuple[str, ...]) -> dict[str, Any]:
+    """The values of `other` that make a field required, read as the validator reads them."""
+    sibling = _sibling_text(spec, other)
+    if sibling is not None and sibling.ignore_case:
+        return {"type": "string", "pattern": _any_case_pattern(_triggers(trigger))}
+    return {"enum": list(_triggers(trigger))}
+
+
 def _any_case(value: str) -> str:
     """A regular expression for `value` in any case (JSON Schema patterns have no flags)."""
     return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in value)
 
 
 def _choice_schema(choice: Choice) -> dict[str, Any]:
-    """oneOf the shapes; each requires its own discriminating field and forbids the others'."""
+    """oneOf the shapes; each requires its own discriminating field and forbids the others' (sent and
+    neither null nor "", as the validator tells them apart)."""
     fields = [field for field, _, _ in choice.options]
     shapes = []
     for field, label, spec in choice.options:
         shape = json_schema(spec)
         shape["title"] = label
-        shape["not"] = {"anyOf": [{"required": [other]} for other in fields if other != field]}
+        shape["not"] = {"anyOf": [{"required": [other], "properties": {other: {"not": NOT_SENT}}}
+                                  for other in fields if other != field]}
         shapes.append(shape)
     described = f"One of {len(shapes)} shapes, chosen by the field present: " + "; ".join(
         f"{field} -> {label}" for field, label, _ in choice.options) + "."

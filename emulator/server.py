@@ -1,18 +1,34 @@
-"""Running the app on a socket: in the foreground (the CLI) or on a background thread (tests)."""
+"""Running the app on a socket: in the foreground (the CLI) or on a background thread (tests).
+
+Stopping (SIGINT, SIGTERM, or `stop()`) is quick and quiet: long-poll waiters answer 503 at once
+(`on_shutdown`), WebSockets close with 1001 (emulator/protocols.py), a request still running after
+a short grace period is answered 503 instead of uvicorn's plain-text 500 and traceback, and the
+process exits 0.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
+import json
+import signal
 import socket
 import threading
+from types import FrameType
 from typing import Callable
 from urllib.parse import urlsplit
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from emulator.access import AccessPolicy
+from emulator.errors import shutting_down
 from emulator.http.app import create_app
+from emulator.protocols import REQUEST_TIMEOUT_SECONDS, GuardedH11Protocol, GuardedWebSocketProtocol
 from emulator.service import Emulator
+
+GRACE_SECONDS = 0.3  # on shutdown, how long running requests may finish before they are answered 503
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -56,16 +72,68 @@ def local_origin(sock: socket.socket) -> str:
     return normalize_origin(f"http://{f'[{host}]' if ':' in host else host}:{port}")
 
 
-def uvicorn_server(app: ASGIApp, log_level: str) -> uvicorn.Server:
+class _AnswerWhenStopping:
+    """ASGI wrapper: a request the server cancels on shutdown (its grace period over) is answered
+    503 with the error envelope, and its cancellation ends there, so nothing logs a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.stopping = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            if not started:
+                error = shutting_down()
+                body = json.dumps(error.body(), separators=(",", ":")).encode()
+                await send({"type": "http.response.start", "status": error.status,
+                            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+                await send({"type": "http.response.body", "body": body})
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, guard: _AnswerWhenStopping,
+                 on_shutdown: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._guard = guard
+        self._on_shutdown = on_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._guard.stopping = True
+        if self._on_shutdown is not None:
+            self._on_shutdown()  # before uvicorn waits for connections: the waiters answer now
+        await super().shutdown(sockets)
+
+
+def uvicorn_server(app: ASGIApp, log_level: str, *, on_shutdown: Callable[[], None] | None = None,
+                   request_timeout: float = REQUEST_TIMEOUT_SECONDS) -> uvicorn.Server:
+    """uvicorn for `app`; `on_shutdown` runs as soon as stopping begins; `request_timeout` is the
+    deadline (seconds) for a request's head and body to arrive."""
+    guard = _AnswerWhenStopping(app)
     config = uvicorn.Config(
-        app,
+        guard,
         log_level=log_level,
         access_log=log_level == "debug",
         lifespan="on",
+        http=functools.partial(GuardedH11Protocol, request_timeout=request_timeout),  # type: ignore[arg-type]
+        ws=GuardedWebSocketProtocol,
         ws_ping_interval=None,  # the Web SDK keeps alive with text ping/pong of its own
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=GRACE_SECONDS,  # type: ignore[arg-type]
     )
-    return uvicorn.Server(config)
+    return _Server(config, guard, on_shutdown)
 
 
 async def serve(server: uvicorn.Server, sock: socket.socket, on_ready: Callable[[], None]) -> None:
@@ -83,13 +151,37 @@ async def serve(server: uvicorn.Server, sock: socket.socket, on_ready: Callable[
         task.cancel()
 
 
+def run_in_foreground(server: uvicorn.Server, sock: socket.socket, on_ready: Callable[[], None]) -> None:
+    """Serve on the main thread until SIGINT or SIGTERM, then stop cleanly and return.
+
+    uvicorn re-raises the signal it caught once it has stopped, to whatever handler was there before
+    it: the default one would kill the process (SIGTERM: exit 143, SIGINT: KeyboardInterrupt). The
+    handlers installed here only ask uvicorn to stop, so the re-raise is harmless and the caller
+    returns normally; a signal before uvicorn took over stops it as soon as it starts.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        asyncio.run(serve(server, sock, on_ready))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    # The process ends next. Its heap is large (catalogue, schemas), and the collections the
+    # interpreter runs while exiting took ~0.3 s of a stop that must take well under a second.
+    gc.freeze()
+
+
 class ThreadedServer:
     """An ASGI app on a free loopback port, on its own thread and event loop (for tests)."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1") -> None:
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", *, on_shutdown: Callable[[], None] | None = None,
+                 request_timeout: float = REQUEST_TIMEOUT_SECONDS) -> None:
         self.sock = bind(host, 0)
         self.base_url = local_origin(self.sock)
-        self.server = uvicorn_server(app, "warning")
+        self.server = uvicorn_server(app, "warning", on_shutdown=on_shutdown, request_timeout=request_timeout)
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="asgi-server", daemon=True)
 
@@ -111,7 +203,10 @@ class ThreadedServer:
 class BackgroundServer(ThreadedServer):
     """The emulator on a free loopback port; its public origin is that port."""
 
-    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", cors_origins: tuple[str, ...] = ("*",)) -> None:
-        super().__init__(create_app(emulator, cors_origins), host)
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", cors_origins: tuple[str, ...] = ("*",),
+                 access: AccessPolicy = AccessPolicy(), request_timeout: float = REQUEST_TIMEOUT_SECONDS) -> None:
+        super().__init__(create_app(emulator, cors_origins, access), host, on_shutdown=emulator.shut_down,
+                         request_timeout=request_timeout)
         self.emulator = emulator
+        self.access = access
         emulator.public_origin = self.base_url

@@ -29,6 +29,7 @@ from emulator.journal import Journal
 from emulator.outbox import Outbox
 from emulator.personas import Personas
 from emulator.projects import Project, ProjectRegistry
+from emulator.ratelimit import RateLimiter
 from emulator.scenarios.loader import default_pack_dir, load_catalogue
 from emulator.scenarios.model import Catalogue
 from emulator.tokens import TokenIssuer
@@ -57,6 +58,7 @@ class Emulator:
         self.outbox = Outbox()
         self.journal = Journal()
         self.faults = FaultBook()
+        self.rate_limits = RateLimiter(self.clock)
         self.channels = StatusChannels()
         self.identities = IdentityStore()
         self.flows = FlowStore(self.clock, self._flow_expired)
@@ -65,6 +67,7 @@ class Emulator:
             outbox=self.outbox,
             channels=self.channels,
             resolve_persona=self.personas.resolve,
+            count_flow=self.personas.count_flow,
             public_origin=lambda: self.public_origin,
         )
         kit = FlowKit(
@@ -93,6 +96,7 @@ class Emulator:
 
     def _flow_expired(self, flow: Flow) -> None:
         self.possession.forget(flow)
+        self.faults.forget_flow(flow.project_id, flow.correlation_id)
         self.channels.close(flow.auth_id)
 
     # -- control plane -----------------------------------------------------------------------------
@@ -101,6 +105,11 @@ class Emulator:
         """Re-read the scenario directories; on any problem the loaded catalogue stays (raises)."""
         self.personas.catalogue = load_catalogue(self.scenario_dirs)
         return self.personas.catalogue
+
+    def shut_down(self) -> None:
+        """The process is stopping: long-poll waiters (SMS, webhook deliveries) answer 503 at once."""
+        self.outbox.close()
+        self.webhooks.close()
 
     def reset(self, project_id: str | None = None) -> None:
         """Forget state: everything (clock and runtime project changes too), or one project's."""
@@ -113,6 +122,8 @@ class Emulator:
         self.outbox.clear(project_id)
         self.journal.clear(project_id)
         self.faults.reset(project_id)
+        self.personas.reset(project_id)
+        self.rate_limits.reset(project_id)
         if project_id is None:
             self.clock.reset()
             self.projects.restore()

@@ -5,7 +5,8 @@ Bearer <HS256 JWT>` signed with the project's `whsec_...` secret (iss "Prove Ide
 project, exp 5 minutes after signing), a fresh `X-Correlation-ID` per attempt. A 2xx within the
 timeout is success; otherwise the next attempt waits its delay from the retry schedule, on the
 emulator clock. Every event ends visibly: delivered, failed (attempts exhausted) or suppressed (with
-the reason: no webhook, identity deactivated, enrolled before the webhook, monitoring ended).
+the reason: no webhook, identity deactivated, enrolled before the webhook, monitoring ended, not a US
+number).
 
 Which events are sent (seed "Why Am I Not Receiving Notifications?"): no retroactive events (only
 identities enrolled after the webhook was configured), none for a deactivated identity, and an event
@@ -29,7 +30,9 @@ import httpx
 import jwt
 
 from emulator.clock import Clock, Timer, rfc3339
+from emulator.errors import shutting_down
 from emulator.identities import EnrolledIdentity, IdentityStore
+from emulator.phone import webhook_suppression
 from emulator.projects import ProjectRegistry, WebhookSettings
 
 EVENT_TYPES = {
@@ -50,6 +53,7 @@ class Attempt:
     number: int
     at: float  # emulator clock
     correlation_id: str
+    url: str  # where this attempt went: the webhook's URL when it started (it may change between retries)
     status: int | None = None
     latency_ms: float = 0.0
     error: str = ""
@@ -63,6 +67,7 @@ class Attempt:
             "number": self.number,
             "at": rfc3339(self.at),
             "correlationId": self.correlation_id,
+            "url": self.url,
             "latencyMs": round(self.latency_ms, 1),
             "outcome": "success" if self.succeeded else "failure",
         }
@@ -80,7 +85,7 @@ class Delivery:
     identity_id: str
     events: list[dict[str, Any]]
     created_at: float
-    url: str = ""
+    url: str = ""  # the latest attempt's URL; before any, the webhook's URL when the event was created
     test: bool = False
     status: str = "scheduled"  # scheduled, sending, delivered, failed, suppressed
     reason: str = ""
@@ -132,14 +137,22 @@ def _tls_context() -> ssl.SSLContext:
 
 
 async def http_sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> AttemptResult:
+    """One POST. The reply's body is read to its end (a receiver still sending has not answered yet)
+    but discarded chunk by chunk, so a huge reply costs no memory. The caller bounds the whole attempt."""
     try:
         async with httpx.AsyncClient(timeout=timeout, verify=_tls_context()) as client:
-            reply = await client.post(url, content=body, headers=headers)
+            async with client.stream("POST", url, content=body, headers=headers) as reply:
+                async for _ in reply.aiter_raw():
+                    pass
         return AttemptResult(status=reply.status_code)
     except httpx.TimeoutException:
-        return AttemptResult(status=None, error=f"timed out after {timeout:g} s")
+        return AttemptResult(status=None, error=timed_out(timeout))
     except httpx.HTTPError as error:
         return AttemptResult(status=None, error=f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
+
+
+def timed_out(timeout: float) -> str:
+    return f"timed out after {timeout:g} s"
 
 
 def sign(secret: str, project_id: str) -> str:
@@ -199,6 +212,7 @@ class WebhookDispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight = 0
         self._waiters: set[asyncio.Event] = set()  # one per settle() call, set when an attempt ends
+        self._closed = False  # shutting down: settle() answers 503 at once
         self._semaphore: asyncio.Semaphore | None = None
         self._schedules: dict[str, tuple[str, list[Timer]]] = {}  # identity -> (project, scripted event timers)
         identities.listeners.append(self._enrolled)
@@ -236,7 +250,7 @@ class WebhookDispatcher:
             return "an earlier event ended monitoring of this identity (enrol the number again)"
         if identity.created_at < webhook.configured_at:
             return "no retroactive events: the identity was enrolled before the webhook was configured"
-        return ""
+        return webhook_suppression(identity.phone_number)  # US numbers only (seed "Webhook notifications")
 
     def _enrolled(self, identity: EnrolledIdentity) -> None:
         """Schedule the persona's scripted events, on the emulator clock, from enrolment."""
@@ -294,7 +308,8 @@ class WebhookDispatcher:
                 delivery.status, delivery.reason = "failed", "the webhook was removed before delivery"
                 return
             attempt = Attempt(number=len(delivery.attempts) + 1, at=self.clock.now(),
-                              correlation_id=str(uuid.uuid4()))
+                              correlation_id=str(uuid.uuid4()), url=webhook.url)
+            delivery.url = webhook.url
             body = json.dumps(delivery.events).encode()
             headers = {
                 "Content-Type": "application/json",
@@ -306,7 +321,12 @@ class WebhookDispatcher:
             async with self._semaphore:
                 started = time.perf_counter()  # the receiver's time, not the wait for a free slot
                 try:
-                    result = await self.sender(webhook.url, body, headers, webhook.timeout_seconds)
+                    # The timeout is a total deadline (connect, send, headers, body), whatever the sender:
+                    # a per-read timeout lets a receiver that trickles its reply last for ever.
+                    async with asyncio.timeout(webhook.timeout_seconds):
+                        result = await self.sender(webhook.url, body, headers, webhook.timeout_seconds)
+                except TimeoutError:
+                    result = AttemptResult(status=None, error=timed_out(webhook.timeout_seconds))
                 except Exception as error:  # e.g. a URL httpx cannot use (port 99999): still an attempt
                     result = AttemptResult(status=None, error=f"{type(error).__name__}: {error}")
                 attempt.latency_ms = (time.perf_counter() - started) * 1000
@@ -331,11 +351,12 @@ class WebhookDispatcher:
 
     async def settle(self, timeout: float, delivery: Delivery | None = None) -> None:
         """Wait (real time) until no attempt is in flight (only `delivery`'s, if given), or `timeout`
-        passes. Each caller waits on its own event, so concurrent callers all wake up."""
+        passes. Each caller waits on its own event, so concurrent callers all wake up.
+        Raises ProveError 503 once the emulator is shutting down (`close`)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         busy = (lambda: delivery.status == "sending") if delivery else (lambda: self._in_flight > 0)
-        while busy() and loop.time() < deadline:
+        while busy() and loop.time() < deadline and not self._closed:
             waiter = asyncio.Event()
             self._waiters.add(waiter)
             try:
@@ -344,6 +365,14 @@ class WebhookDispatcher:
                 break
             finally:
                 self._waiters.discard(waiter)
+        if self._closed:
+            raise shutting_down()
+
+    def close(self) -> None:
+        """The process is stopping: wake every `settle` waiter, now and later (they raise 503)."""
+        self._closed = True
+        for waiter in self._waiters:
+            waiter.set()
 
     # -- reading and resetting -----------------------------------------------------------------------
 

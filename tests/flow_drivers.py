@@ -50,7 +50,8 @@ def catalogue() -> Any:
 
 
 def new_test_client(emulator: Emulator) -> TestClient:
-    return TestClient(create_app(emulator))
+    # A loopback Host: the control plane refuses TestClient's default "testserver" (DNS rebinding guard).
+    return TestClient(create_app(emulator), base_url="http://127.0.0.1")
 
 
 @functools.cache

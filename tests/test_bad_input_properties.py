@@ -3,7 +3,9 @@
 Each test starts a fresh emulator (frozen clock) holding live flows: an OTP flow with its code sent
 and one wrong entry made, an Instant Link flow with its link sent, and a finished flow. Then it
 sends generated bad requests: arbitrary JSON, wrong types per field, huge and unicode strings,
-nested junk, non-JSON bytes, wrong content types, bodies over 4 KB, bad tokens. Properties:
+nested junk, non-JSON bytes, wrong content types, bodies over 4 KB, bad tokens, numbers that are not
+finite doubles (NaN, Infinity, 1e400, integers beyond a double) anywhere in a body, and clock moves
+outside its range. Properties:
 
 - no reply is a 5xx, every reply matches /openapi.json, no request hangs;
 - Prove's API refuses with 400 `{"code": 8001, "message": ...}` naming the field or the body
@@ -29,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.clock import parse_rfc3339, rfc3339
+from emulator.clock import LATEST, parse_rfc3339, rfc3339
 from emulator.domains import pcid_of
 from emulator.flows import domains, identity_manager, prove_auth, unify, verification
 from emulator.flows.verified_users import VERIFY_REQUEST, VERIFY_STATUS_REQUEST
@@ -725,6 +727,8 @@ PROJECT_KEYS = {
     "scenarioSets": ("array",),
     "instantLinkStartReply": ("string",),
     "webhook": ("object",),
+    "consentCountries": ("array",),
+    "rateLimit": ("number",),
 }
 
 
@@ -741,7 +745,9 @@ def bad_project_bodies(draw: st.DrawFn) -> dict[str, Any]:
         body.update(draw(st.sampled_from([
             {"products": []}, {"products": ["no-such-product"]}, {"product": "x", "products": ["unify"]},
             {"unknownNumbers": "maybe"}, {"scenarioSets": [1]}, {"instantLinkStartReply": "json"},
-            {"webhook": {"url": "ftp://x"}}, {"clientSecret": ""}, {"clientId": "another-id"},
+            {"webhook": {"url": "ftp://x"}}, {"consentCountries": ["ca"]}, {"consentCountries": ["Canada"]},
+            {"clientSecret": ""}, {"clientId": "another-id"},
+            {"rateLimit": 0}, {"rateLimit": 0.5}, {"rateLimit": -25}, {"rateLimit": 10001},
         ])))
     else:
         body[broken] = draw(wrong_type(*PROJECT_KEYS[broken]))
@@ -887,6 +893,142 @@ def test_path_parameters_never_break_a_read(harness: Harness, segment: str) -> N
         for path in (f"/__emulator/flows/{quoted}", f"/__emulator/projects/{quoted}", f"/__emulator/link/{quoted}"):
             response = harness.send("GET", path)
             assert response.status_code in (400, 404, 410), response.text
+
+
+# -- numbers that are not finite doubles ------------------------------------------------------------------
+
+# Raw number texts Python's json would read (as nan or inf) or that overflow a double.
+unbounded_numbers = st.one_of(
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1E+309", "2" + "0" * 308]),
+    st.tuples(st.sampled_from(["", "-"]), st.integers(1, 9), st.integers(309, 10**6)).map(
+        lambda parts: f"{parts[0]}{parts[1]}e{parts[2]}"),
+    st.integers(310, 1000).map(lambda digits: "9" * digits),
+)
+PLACEHOLDER = "<unbounded number>"
+
+
+def with_raw_number(body: Any, path: tuple[str | int, ...], number: str) -> bytes:
+    """`body` as JSON with the value at `path` replaced by the raw `number` text."""
+    def put(value: Any, rest: tuple[str | int, ...]) -> Any:
+        if not rest:
+            return PLACEHOLDER
+        head, *tail = rest
+        if isinstance(head, int):
+            items = value if isinstance(value, list) else [{}] * (head + 1)
+            return [put(item, tuple(tail)) if index == head else item for index, item in enumerate(items)]
+        return {**value, head: put(value.get(head, {}), tuple(tail))}
+    return json.dumps(put(body, path)).replace(json.dumps(PLACEHOLDER), number).encode()
+
+
+def json_paths(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every place in a JSON value a number could be: its leaves, plus a new key in each object."""
+    found: list[tuple[str | int, ...]] = []
+    if isinstance(value, dict):
+        found.append((*path, "unknownKey"))
+        for key, child in value.items():
+            found.extend(json_paths(child, (*path, key)))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found.extend(json_paths(child, (*path, index)))
+    else:
+        found.append(path)
+    return found
+
+
+def dotted(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text
+
+
+def assert_names_the_number(message: str, path: tuple[str | int, ...]) -> None:
+    assert message.startswith(f"field '{dotted(path)}' in the request body is not a finite number"), message
+
+
+NUMBER_CASES = [("/v3/verify", VALID_VERIFY), ("/v3/verify-status", {"correlationId": "any"}),
+                *((path, valid) for path, _, valid in FIELD_CASES)]
+
+
+@SETTINGS
+@given(case=st.sampled_from(NUMBER_CASES).flatmap(
+    lambda case: st.sampled_from(json_paths(case[1])).map(lambda path: (*case, path))), number=unbounded_numbers)
+def test_every_prove_api_body_refuses_numbers_that_are_not_finite(
+    harness: Harness, case: tuple[str, dict[str, Any], tuple[str | int, ...]], number: str
+) -> None:
+    with harness.example():
+        path, valid, where = case
+        response = harness.send("POST", concrete(path), content=with_raw_number(valid, where, number),
+                                headers={**harness.bearer(), "Content-Type": "application/json"})
+        assert_8001(response, "not a finite number")
+        assert_names_the_number(response.json()["message"], where)
+
+
+@SETTINGS
+@given(step=st.sampled_from(DEVICE_STEPS), data=st.data(), number=unbounded_numbers)
+def test_device_channel_refuses_numbers_that_are_not_finite_in_its_envelope(
+    harness: Harness, step: str, data: st.DataObject, number: str
+) -> None:
+    with harness.example():
+        names = sorted(_documented_body_properties(step)) + ["unknownKey"]
+        where = data.draw(st.sampled_from(names).map(lambda name: (name,)) | st.just(("nested", "list", 0)),
+                          label="where")
+        headers = {"Authorization": f"Bearer {_token_for(harness, step)}", "Content-Type": "application/json"}
+        response = harness.send("POST", f"/v1/client/{step}", content=with_raw_number({}, where, number), headers=headers)
+        assert_refused_in_envelope(response)
+        assert_names_the_number(response.json()["error"]["message"], where)
+
+
+# A valid body of each control-plane write, so that only the number is wrong.
+CONTROL_BODIES = {
+    "/__emulator/clock": {"freeze": True, "advance": 1},
+    "/__emulator/reset": {"project": DEFAULT_CLIENT_ID},
+    "/__emulator/faults": {"endpoint": "/v3/verify", "status": 503, "latencyMs": 10, "times": 1},
+    "/__emulator/projects/{clientId}": {"clientSecret": "s3cret", "name": "n", "webhook": {"url": "http://127.0.0.1:9/h"}},
+    "/__emulator/projects/{clientId}/webhook": {"url": "http://127.0.0.1:9/h", "timeoutSeconds": 2,
+                                                "retrySchedule": [0, 60]},
+    "/__emulator/identities/{identityId}/events": {"eventType": "DISCONNECT", "details": {"reason": "x", "n": 1}},
+}
+
+
+@SETTINGS
+@given(write=st.sampled_from(_json_bodied_control_writes()), data=st.data(), number=unbounded_numbers)
+def test_every_control_plane_write_refuses_numbers_that_are_not_finite(
+    harness: Harness, write: tuple[str, str], data: st.DataObject, number: str
+) -> None:
+    with harness.example():
+        method, template = write
+        valid = CONTROL_BODIES.get(template, {})
+        where = data.draw(st.sampled_from(json_paths(valid) or [("unknownKey",)]), label="where")
+        path = template.replace("{clientId}", DEFAULT_CLIENT_ID).replace("{identityId}", harness.identity_id)
+        response = harness.send(method, path, content=with_raw_number(valid, where, number),
+                                headers={"Content-Type": "application/json"})
+        assert_8001(response, "not a finite number")
+        assert_names_the_number(response.json()["message"], where)
+        harness.expect(200, "GET", "/__emulator/webhooks/deliveries")
+
+
+def test_every_control_plane_write_has_a_valid_body_for_the_number_test() -> None:
+    assert {template for _, template in _json_bodied_control_writes()} <= set(CONTROL_BODIES)
+
+
+@SETTINGS
+@given(body=st.one_of(
+    # an instant outside 1970-01-01 .. 9000-01-01, valid RFC 3339 all the same
+    st.integers(1, 1969).map(lambda year: {"set": f"{year:04d}-06-01T00:00:00Z"}),
+    st.integers(1, 10**5).map(lambda seconds: {"set": rfc3339(LATEST + seconds)}),
+    st.sampled_from([{"set": "9999-12-31T23:59:59Z"}, {"set": "0189-12-10T12:27:57Z"},
+                     {"set": "1969-12-31T23:59:59.999Z"}, {"set": "8999-12-31T23:00:01-01:00"}]),
+    # a valid instant, then an advance past the last one
+    st.tuples(st.integers(0, 10**6), st.integers(1, 10**6), st.booleans()).map(
+        lambda parts: {"set": rfc3339(LATEST - parts[0]), "advance": parts[0] + parts[1], "freeze": parts[2]}),
+))
+def test_clock_refuses_moves_outside_its_range_and_applies_none_of_them(harness: Harness, body: dict[str, Any]) -> None:
+    with harness.example():
+        response = harness.send("POST", "/__emulator/clock", json=body)
+        assert_8001(response, "field 'set' must be an instant from 1970", "field 'advance' would move the clock past")
+        harness.expect(200, "GET", "/__emulator/clock")
+        harness.expect(200, "GET", "/__emulator/health")
 
 
 # -- text that JSON allows but UTF-8 cannot carry -------------------------------------------------------

@@ -404,18 +404,33 @@ def test_client_rejected_persona_fails_even_with_the_right_code(emu):
 # -- OTP: resend, number change, expiry ------------------------------------------------------------------------
 
 
-def test_resend_sends_a_new_code_kills_the_old_one_and_restarts_the_window(emu):
+def test_a_resend_keeps_the_sandbox_code_and_restarts_the_window(emu):
+    # CONTRACT "Possession": a resend sends a new SMS with the persona's code, so 1234 stays right.
     emu.freeze()
-    flow = emu.verify("2025550100", MOBILE, allowOTPRetry=True)
+    flow = emu.verify("2025550100", MOBILE)
     client(emu, flow, "mobile/otp/start", {})
     old = emu.latest_sms("2025550100")
     emu.advance(100)
-    assert client(emu, flow, "mobile/otp/start", {}) == {"next": "mobile/otp"}  # a resend: exactly {}
+    for _ in range(3):
+        assert client(emu, flow, "mobile/otp/start", {}) == {"next": "mobile/otp"}  # a resend: exactly {}
     new = emu.latest_sms("2025550100")
-    assert new["id"] != old["id"] and new["otp"] != old["otp"]
-    emu.advance(110)  # past the first code's 2 minutes, inside the new code's
-    reprompt(client(emu, flow, "mobile/otp/finish", {"otp": old["otp"]}))
-    assert client(emu, flow, "mobile/otp/finish", {"otp": new["otp"]}) == {"next": "done"}
+    assert new["id"] != old["id"] and old["otp"] == new["otp"] == "1234"
+    emu.advance(110)  # past the first SMS's 2 minutes, inside the last one's
+    assert client(emu, flow, "mobile/otp/finish", {"otp": "1234"}) == {"next": "done"}
+    assert results(emu, flow) == SUCCEEDED
+
+
+def test_a_random_code_persona_gets_a_fresh_code_per_resend_and_the_old_one_dies(emu):
+    flow = emu.verify("2025550109", MOBILE, allowOTPRetry=True)
+    client(emu, flow, "mobile/otp/start", {})
+    codes = [emu.latest_otp("2025550109")]
+    for _ in range(3):
+        client(emu, flow, "mobile/otp/start", {})
+        codes.append(emu.latest_otp("2025550109"))
+    assert len(set(codes)) == 4  # a code once sent never comes back
+    for old in codes[:3]:
+        reprompt(client(emu, flow, "mobile/otp/finish", {"otp": old}))
+    assert client(emu, flow, "mobile/otp/finish", {"otp": codes[-1]}) == {"next": "done"}
     assert results(emu, flow) == SUCCEEDED
 
 
@@ -453,11 +468,20 @@ def test_phone_number_change_sends_to_the_new_number_and_follows_its_persona(emu
     assert results(emu, flow) == FAILED
 
 
-def test_a_changed_number_gets_a_fresh_code_and_the_old_one_dies(emu):
-    flow = emu.verify("2025550100", MOBILE, allowOTPRetry=True)
+def test_a_changed_number_gets_its_own_persona_s_code(emu):
+    flow = emu.verify("2025550100", MOBILE)
     client(emu, flow, "mobile/otp/start", {})
     client(emu, flow, "mobile/otp/start", {"mobileNumber": "5551234567"})
-    code = emu.latest_otp("5551234567")
+    assert emu.latest_otp("5551234567") == "1234"  # the new number's persona: the sandbox code
+    assert client(emu, flow, "mobile/otp/finish", {"otp": "1234"}) == {"next": "done"}
+    assert results(emu, flow) == SUCCEEDED
+
+
+def test_a_change_to_a_random_code_number_gets_a_fresh_code_and_the_old_one_dies(emu):
+    flow = emu.verify("2025550100", MOBILE, allowOTPRetry=True)
+    client(emu, flow, "mobile/otp/start", {})
+    client(emu, flow, "mobile/otp/start", {"mobileNumber": "2025550109"})
+    code = emu.latest_otp("2025550109")
     assert code != "1234"  # a code once sent never comes back
     reprompt(client(emu, flow, "mobile/otp/finish", {"otp": "1234"}))
     assert client(emu, flow, "mobile/otp/finish", {"otp": code}) == {"next": "done"}

@@ -124,7 +124,7 @@ def test_faults_accept_the_old_identity_id_spelling(emu):
     refused(emu.http.get(f"/v3/identity/{prove_id}", headers=bearer(emu)), 500, 8000)
     assert ok(emu.http.get(f"/v3/identity/{prove_id}", headers=bearer(emu)))["proveId"] == prove_id
     ok(emu.http.post("/__emulator/faults", json={"endpoint": "/v3/identity/{identityId}/deactivate", "status": 429}))
-    refused(emu.http.post(f"/v3/identity/{prove_id}/deactivate", headers=bearer(emu)), 429, 8001)
+    refused(emu.http.post(f"/v3/identity/{prove_id}/deactivate", headers=bearer(emu)), 429, 8012)
     message = refused(emu.http.post("/__emulator/faults", json={"endpoint": "/v3/identity/{id}", "status": 500}),
                       400, 8001)
     assert "/v3/identity/{proveId}" in message and "also accepted: /v3/identity/{identityId}" in message
@@ -353,3 +353,9 @@ def test_a_full_batch_fits_its_body_limit_and_a_huge_one_does_not(emu):
     assert "the request body is" in refused(emu.post("/v3/identity/batch", huge), 400, 8001)
     assert "the request body is" in refused(emu.post("/v3/identity", {"phoneNumber": MERLA, "pad": "x" * 5000}),
                                             400, 8001)
+
+
+@pytest.mark.parametrize("limit", ["\u00b2", "\u0661", "\uff11", "1" * 4301])
+def test_list_limits_are_ascii_whole_numbers(emu, limit):
+    message = refused(emu.http.get("/v3/identity", params={"limit": limit}, headers=bearer(emu)), 400, 8001)
+    assert message.startswith("query 'limit' must be a whole number")

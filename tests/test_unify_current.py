@@ -296,3 +296,37 @@ def test_a_project_reset_forgets_its_prove_keys(emu):
     refused(emu.post("/v3/device/revoke", {"clientRequestId": "r", "deviceId": device_id}), 404, 8011)
     started = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT})
     assert auth_claims(started["authToken"])["next"] == "mobile/otp"
+
+
+def test_the_latest_flow_is_found_by_number_even_on_a_frozen_clock(emu):
+    emu.freeze()
+    unify(emu, {"possessionType": "none", "phoneNumber": LANEY})
+    latest = unify(emu, {"possessionType": "desktop", "phoneNumber": LANEY, "finalTargetUrl": "https://a.example/x"})
+    assert ok(emu.post("/v3/unify-status", {"phoneNumber": LANEY}))["success"] == "pending"  # the desktop flow's
+    refused(emu.post("/v3/unify-bind", {"phoneNumber": LANEY}), 403, 8003)
+    assert emu.flow(latest["correlationId"])["success"] == "pending"
+
+
+def test_status_with_another_number_than_the_flows_is_refused(emu):
+    started = unify(emu, {"possessionType": "none", "phoneNumber": LANEY})
+    message = refused(emu.post("/v3/unify-status", {"correlationId": started["correlationId"],
+                                                    "phoneNumber": LORANT}), 400, 8001)
+    assert message.startswith("field 'phoneNumber' must be the flow's number")
+
+
+def test_one_prove_id_per_person_across_unify_identity_manager_and_verify(emu):
+    """Reuse an existing value, else generate: Unify's proveId is the identity's once it is enrolled."""
+    first = bound(emu)["proveId"]
+    enrolled = ok(emu.post("/v3/identity", {"phoneNumber": LORANT}))
+    assert enrolled["proveId"] == first
+    assert bound(emu, rebind=True)["proveId"] == first
+    verified = ok(emu.post("/v3/verify", {"phoneNumber": LORANT, "verificationType": "humanAssurance",
+                                          "proveId": first}))
+    assert verified["proveId"] == first
+
+
+def test_verify_accepts_a_prove_id_unify_handed_out_before_enrolment(emu):
+    prove_id = bound(emu)["proveId"]
+    verified = ok(emu.post("/v3/verify", {"phoneNumber": LORANT, "verificationType": "humanAssurance",
+                                          "proveId": prove_id}))
+    assert verified["proveId"] == prove_id and verified["isEnrolled"] is True

@@ -278,7 +278,8 @@ def _int_query(query: dict[str, str], name: str, default: int, low: int, high: i
     raw = query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only ("²".isdigit() is true), and short enough for int() (Python caps digits).
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12) or not low <= int(raw) <= high:
         raise malformed(f"query '{name}' must be a whole number from {low} to {high} (got {raw!r})")
     return int(raw)
 

@@ -32,8 +32,10 @@ class FlowKit:
     public_origin: Callable[[], str]
 
     def new_flow_fields(self, project: Project, product: str, request: dict[str, Any], persona: Persona) -> dict[str, Any]:
-        """The fields every Flow starts with: fresh ids, the 15-minute lifetime, the request's echoes."""
+        """The fields every Flow starts with: fresh ids, the 15-minute lifetime, the request's echoes.
+        A flow of the number starts here, so its persona's outcome sequence moves on."""
         now = self.clock.now()
+        self.personas.count_flow(project.client_id, request.get("phoneNumber", ""), persona)
         return {
             "correlation_id": str(uuid.uuid4()),
             "auth_id": str(uuid.uuid4()),

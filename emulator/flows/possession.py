@@ -9,7 +9,10 @@ Policy (CONTRACT.md "Possession"):
 - OTP lives 2 minutes from the SMS, an Instant Link 3 minutes.
 - allowOTPRetry=true allows 3 re-entries after a wrong code (4 entries in all); false ends at the
   first wrong code. A wrong entry with entries left gets a `data` reply (the SDK re-prompts).
-- A resend issues a new code or link, kills the old one and restarts the window (3 resends at most).
+- A resend sends a new SMS and restarts the window (3 resends at most). The OTP stays the persona's
+  code (1234 by default), as in Prove's sandbox; a persona with `otp: random` gets a fresh code per
+  send, and the old one stops working. An Instant Link is new per send; the old one is "replaced".
+- A number change follows the new number's persona (its code too), and counts as one of its flows.
 - A failure reaches the SDK in the persona's terminal form: soft = error + next "done" (the app's
   AuthFinishStep runs and its backend reads the failure), hard = error alone (authenticate() rejects).
 """
@@ -27,6 +30,7 @@ from emulator.clock import Clock, Timer, rfc3339
 from emulator.errors import ProveError
 from emulator.flows.base import Flow
 from emulator.outbox import Outbox
+from emulator.phone import NORTH_AMERICAN_PRODUCTS, require_north_american
 from emulator.rules import PHONE_NUMBER
 from emulator.scenarios.model import Persona, Possession as PossessionMode, TerminalReply
 
@@ -50,6 +54,8 @@ DEFAULT_INSTANT_LINK_SMS = (
 
 # Resolves the persona for a new phone number in the flow's project (may raise 8007/8009).
 PersonaResolver = Callable[[str, str], Persona]  # (project id, phone number)
+# Counts a flow of a number whose persona it takes (its outcome sequence moves on).
+FlowCounter = Callable[[str, str, Persona], None]  # (project id, phone number, persona)
 
 
 class Method(str, Enum):
@@ -149,11 +155,13 @@ class PossessionService:
         channels: StatusChannels,
         resolve_persona: PersonaResolver,
         public_origin: Callable[[], str],
+        count_flow: FlowCounter = lambda project_id, number, persona: None,
     ) -> None:
         self.clock = clock
         self.outbox = outbox
         self.channels = channels
         self.resolve_persona = resolve_persona
+        self.count_flow = count_flow
         self.public_origin = public_origin
         self.links: dict[str, Flow] = {}
 
@@ -328,6 +336,8 @@ class PossessionService:
             return reprompt(f"the phone number {PHONE_NUMBER.rule}")
         try:
             persona = self.resolve_persona(flow.project_id, number)
+            if flow.product in NORTH_AMERICAN_PRODUCTS:  # Pre-Fill, Prove Identity: US and CA only
+                require_north_american(number, "mobileNumber")
         except ProveError as error:
             return reprompt(error.message)
         changing = possession.status is Status.SENT
@@ -336,6 +346,8 @@ class PossessionService:
             return self._final_reply(flow)
         if changing:
             possession.number_changes += 1
+        # The flow is now one of the new number's (after every refusal, so a refused one counts nothing).
+        self.count_flow(flow.project_id, number, persona)
         flow.record(self.clock.now(), "phone-number-changed" if changing else "phone-number-given",
                     phoneNumber=number, persona=persona.key)
         flow.phone_number = number
@@ -391,15 +403,17 @@ class PossessionService:
                     expiresAt=rfc3339(possession.expires_at))
         return True
 
-    def _new_code(self, persona: Persona, digits: int, possession: Possession) -> str:
-        if persona.otp == "random" or possession.sends > 1:
-            # A resend must not revive an earlier code, so it always draws a fresh one.
+    @staticmethod
+    def _new_code(persona: Persona, digits: int, possession: Possession) -> str:
+        if persona.otp != "random":
+            # Every send carries the persona's code, so the sandbox's 1234 stays right across resends.
+            code = persona.otp if len(persona.otp) == digits else "123456"[:digits]
+        else:
+            # A fresh code per send, never one this flow sent before: an old code cannot come back.
             while True:
                 code = "".join(secrets.choice("0123456789") for _ in range(digits))
                 if code not in possession._used_codes:
                     break
-        else:
-            code = persona.otp if len(persona.otp) == digits else "123456"[:digits]
         possession._used_codes.add(code)
         return code
 

@@ -20,6 +20,7 @@ from emulator.flows.base import Flow
 from emulator.flows.kit import FlowKit
 from emulator.flows.possession import Method, Status
 from emulator.flows.steps import DONE, next_map, require_product, require_step
+from emulator.phone import require_north_american
 from emulator.projects import Project
 from emulator.rules import (
     DOB,
@@ -174,6 +175,8 @@ class PreFill:
         phone = request.get("phoneNumber", "")
         # Without a number the persona is decided when the Web SDK sends the one the customer typed.
         persona = kit.personas.resolve(project.client_id, phone) if phone else DEFAULT_PERSONA
+        if phone:  # after the test-user checks (8007, 8009), as for every region rule
+            require_north_american(phone)  # Pre-Fill and Prove Identity serve US and Canadian numbers only
         flow = PrefillFlow(
             **kit.new_flow_fields(project, product, request, persona),
             flow_type=request["flowType"],

@@ -4,8 +4,8 @@ A Prove Key is what a possession check on a mobile device binds to a number; its
 Binding again (rebind, or after a revoke) makes a new key with a new deviceId. The emulator cannot
 see the browser, so the number's current key stands for "this device holds a key".
 
-A proveId names the person behind a number in a project; it outlives its keys ("reuse an existing
-value, else generate", reference current-generation §6.3).
+A proveId names the person behind a number in a project and outlives its keys: the identity store
+keeps it (`IdentityStore.prove_id_of`), so Unify, verify and Identity Manager agree on it.
 
 The service composes one store and hands it to both products, so a key bound by one is seen by the
 other.
@@ -33,8 +33,6 @@ class ProveKeys:
     # Numbers are normalized: +1 2001004014 is 2001004014.
     _current: dict[tuple[str, str], ProveKey] = field(default_factory=dict)
     _by_device: dict[tuple[str, str], ProveKey] = field(default_factory=dict)  # revoked ones too
-    _prove_ids: dict[tuple[str, str], str] = field(default_factory=dict)
-    _numbers_by_prove_id: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def current(self, project_id: str, phone_number: str) -> ProveKey | None:
         """The number's key, unless it was revoked."""
@@ -66,25 +64,9 @@ class ProveKeys:
             key.revoked = True
         return key
 
-    def prove_id(self, project_id: str, phone_number: str) -> str:
-        """The number's proveId in the project, made on first use."""
-        digits = normalize(phone_number)
-        prove_id = self._prove_ids.get((project_id, digits))
-        if prove_id is None:
-            prove_id = str(uuid.uuid4())
-            self._prove_ids[(project_id, digits)] = prove_id
-            self._numbers_by_prove_id[(project_id, prove_id)] = phone_number
-        return prove_id
-
-    def number_of(self, project_id: str, prove_id: str) -> str | None:
-        """The number a proveId of this project was handed out for."""
-        return self._numbers_by_prove_id.get((project_id, prove_id))
-
     def reset(self, project_id: str | None = None) -> None:
         def kept(key: tuple[str, str]) -> bool:
             return project_id is not None and key[0] != project_id
 
         self._current = {k: v for k, v in self._current.items() if kept(k)}
         self._by_device = {k: v for k, v in self._by_device.items() if kept(k)}
-        self._prove_ids = {k: v for k, v in self._prove_ids.items() if kept(k)}
-        self._numbers_by_prove_id = {k: v for k, v in self._numbers_by_prove_id.items() if kept(k)}

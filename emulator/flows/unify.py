@@ -198,6 +198,9 @@ class Unify:
 
     def status(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         flow = self._flow(project, request)
+        if "phoneNumber" in request and normalize(request["phoneNumber"]) != normalize(flow.phone_number):
+            raise malformed(f"field 'phoneNumber' must be the flow's number ({flow.phone_number}) when both "
+                            "correlationId and phoneNumber are given")
         if flow.result == "possession_required":
             flow.asked_for_possession = True
         flow.record(self.kit.clock.now(), "unify-status", success=flow.result)
@@ -236,7 +239,7 @@ class Unify:
         prove_id = request.get("proveId", "")
         if not prove_id:
             return number
-        named = self._number_of_prove_id(project.client_id, prove_id)
+        named = self.kit.identities.number_of(project.client_id, prove_id)
         if named is None:
             raise malformed(
                 f"field 'proveId' must name a Prove Key or an enrolled identity of this project (got {prove_id!r})")
@@ -244,19 +247,10 @@ class Unify:
             raise malformed(f"field 'proveId' names another number than phoneNumber ({number})")
         return number or named
 
-    def _number_of_prove_id(self, project_id: str, prove_id: str) -> str | None:
-        identity = self.kit.identities.get(project_id, prove_id)
-        if identity is not None:
-            return identity.phone_number
-        return self.keys.number_of(project_id, prove_id)
 
     def _prove_id_for(self, flow: UnifyFlow) -> str:
-        """Reuse an existing value, else generate: the enrolled identity's id, else the number's proveId."""
-        enrolled = self.kit.identities.find_by_phone(flow.project_id, flow.phone_number)
-        if enrolled:
-            active = [identity for identity in enrolled if identity.active]
-            return (active or enrolled)[0].identity_id
-        return self.keys.prove_id(flow.project_id, flow.phone_number)
+        """Reuse an existing value, else generate (current-generation §6.3): one proveId per person."""
+        return self.kit.identities.prove_id_of(flow.project_id, flow.phone_number)
 
     def _flow(self, project: Project, request: dict[str, Any]) -> UnifyFlow:
         require_product(project, PRODUCT)
@@ -276,7 +270,7 @@ class Unify:
         digits = normalize(request["phoneNumber"])
         flows = [flow for flow in self.kit.flows.all(project_id)
                  if isinstance(flow, UnifyFlow) and normalize(flow.phone_number) == digits]
-        return max(flows, key=lambda flow: flow.created_at, default=None)
+        return flows[-1] if flows else None  # the store keeps start order; equal times (a frozen clock) tie
 
     def _settle_customer_possession(self, flow: UnifyFlow, existing: ProveKey | None) -> None:
         mode = flow.persona.unify_mode

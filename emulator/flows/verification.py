@@ -23,7 +23,7 @@ from emulator.flows.steps import require_product
 from emulator.flows import verified_users
 from emulator.flows.verified_users import PRODUCT
 from emulator.identities import EnrolledIdentity
-from emulator.phone import normalize
+from emulator.phone import NORTH_AMERICAN_PRODUCTS, normalize, require_consent, require_north_american
 from emulator.projects import Project
 from emulator.rules import EMAIL_ADDRESS, IP_ADDRESS, PHONE_NUMBER, Array, Choice, Obj, Text, validate
 from emulator.scenarios.model import DEFAULT_PERSONA, VERIFICATION_TYPES, Persona, VerificationOutcome
@@ -38,8 +38,8 @@ PRODUCTS = {
     "accountOpening": (PRODUCT,),
     "humanAssurance": (PRODUCT,),
     "identityResolution": (PRODUCT,),
-    "prefill": ("pre-fill", "prove-identity"),
-    "prefillForBiz": ("pre-fill", "prove-identity"),
+    "prefill": NORTH_AMERICAN_PRODUCTS,  # pre-fill, prove-identity
+    "prefillForBiz": NORTH_AMERICAN_PRODUCTS,
 }
 DEFAULT_RETURNS = {
     "verifiedUser": ("name",),
@@ -220,6 +220,11 @@ class Verification:
             if project.unknown_numbers == "reject":
                 raise sandbox_user_access_denied(phone_number, f"{kind} verification")
             persona = DEFAULT_PERSONA
+        # The region rules, after the test-user checks (8007, 8009), as in every product.
+        if PRODUCTS[kind] == NORTH_AMERICAN_PRODUCTS:
+            require_north_american(phone_number)  # Pre-Fill serves US and Canadian numbers only
+        else:
+            require_consent(phone_number, project.consent_countries, project.client_id)  # Canada
         return kind, persona, self._named_identity(project, request)
 
     def _answer(
@@ -282,12 +287,13 @@ class Verification:
         """The identity a request's proveId names; it must be the same number's."""
         if "proveId" not in request:
             return None
-        identity = self.kit.identities.get(project.client_id, request["proveId"])
-        if identity is None:
+        identities = self.kit.identities
+        number = identities.number_of(project.client_id, request["proveId"])
+        if number is None:
             raise malformed(f"field 'proveId' must name an identity of this project (got {request['proveId']!r})")
-        if normalize(identity.phone_number) != normalize(request["phoneNumber"]):
+        if normalize(number) != normalize(request["phoneNumber"]):
             raise malformed(f"field 'proveId' names the identity of another phone number than {request['phoneNumber']}")
-        return identity
+        return identities.get(project.client_id, request["proveId"])  # None: handed out by Unify, not enrolled
 
     @staticmethod
     def _identity(

@@ -17,6 +17,7 @@ from emulator.flows.base import Flow
 from emulator.flows.kit import FlowKit
 from emulator.flows.possession import Method
 from emulator.flows.steps import require_product
+from emulator.phone import require_consent
 from emulator.projects import Project
 from emulator.rules import EMAIL_ADDRESS, FINAL_TARGET_URL, PHONE_NUMBER, Flag, Obj, Text
 
@@ -105,6 +106,7 @@ class VerifiedUsers:
         kit = self.kit
         now = kit.clock.now()
         persona = kit.personas.resolve(project.client_id, request["phoneNumber"])
+        require_consent(request["phoneNumber"], project.consent_countries, project.client_id)  # Canada
         flow = VerifyFlow(
             **kit.new_flow_fields(project, PRODUCT, request, persona),
             first_name=request["firstName"],

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import jsonschema
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from emulator.errors import ProveError, internal, malformed
+from emulator import strict_json
+from emulator.errors import ProveError, client_disconnected, internal, malformed
 from emulator.faults import fault_error
 from emulator.flows.base import Flow
 from emulator.flows.possession import ClientReply, refused
@@ -35,6 +36,9 @@ from emulator.service import Emulator
 from emulator.tokens import AuthTokenError
 
 MAX_BODY_BYTES = 4096
+# The scope extension where the server (emulator/protocols.py) puts the request's deadline:
+# {"at": event-loop time by which the body must have arrived, "seconds": the request timeout}.
+REQUEST_DEADLINE = "prove_emulator.request_deadline"
 log = logging.getLogger("emulator")
 
 
@@ -78,16 +82,22 @@ class AsciiJSONResponse(JSONResponse):
     echoed in a reply without breaking its encoding."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":")).encode("ascii")
+        return strict_json.dumps(content).encode("ascii")  # never NaN or Infinity, which are not JSON
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return AsciiJSONResponse(body, status_code=status, headers=headers)
 
 
+def retry_after(error: ProveError | None) -> dict[str, str] | None:
+    """A 429's Retry-After header (whole seconds): the rate limit's own, else 1 (an injected 429)."""
+    if error is None or error.status != 429:
+        return None
+    return {"Retry-After": str(getattr(error, "retry_after", 1))}
+
+
 def error_response(error: ProveError) -> JSONResponse:
-    headers = {"Retry-After": "1"} if error.status == 429 else None
-    return json_response(error.body(), error.status, headers)
+    return json_response(error.body(), error.status, retry_after(error))
 
 
 def emulator_of(request: Request) -> Emulator:
@@ -114,6 +124,8 @@ def journal_call(
         correlation_id=correlation_id,
         request_body=request_body,
         response_body=json.dumps(payload),
+        # Set by the access guard, e.g. a browser's cross-origin call to a server-to-server endpoint.
+        note=request.scope.get("state", {}).get("journal_note", ""),
     )
 
 
@@ -127,11 +139,20 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
         raise malformed(f"the request body is {declared} bytes; it must be at most {_size(limit)}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise malformed(f"the request body is over {_size(limit)}; it must be at most {limit} bytes")
-        chunks.append(chunk)
+    deadline = request.scope.get("extensions", {}).get(REQUEST_DEADLINE)
+    try:
+        # A total deadline, so a client trickling its body cannot hold the request (and a slot) for ever.
+        async with asyncio.timeout_at(deadline["at"] if deadline else None):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise malformed(f"the request body is over {_size(limit)}; it must be at most {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ProveError(408, 8001, f"the request body did not arrive within {deadline['seconds']:g} s "
+                                    "of the request's first byte (the request timeout)") from None
+    except ClientDisconnect:  # the client's doing, not ours: journaled as such, nothing done
+        raise client_disconnected() from None
     return b"".join(chunks)
 
 
@@ -142,7 +163,8 @@ def _size(limit: int) -> str:
 async def read_json(
     request: Request, *, require_content_type: bool = True, optional: bool = False, limit: int = MAX_BODY_BYTES
 ) -> Any:
-    """The parsed JSON body (8001 for a wrong content type, an empty body or invalid JSON).
+    """The parsed JSON body (8001 for a wrong content type, an empty body, invalid JSON or a number
+    that is not a finite double, such as NaN or 1e400).
 
     With `optional`, an empty body reads as {} whatever its content type.
     """
@@ -155,8 +177,10 @@ async def read_json(
     if require_content_type and content_type.split(";")[0].strip().lower() != "application/json":
         raise malformed(f"the Content-Type must be application/json (got {content_type or 'none'})")
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return strict_json.loads(raw)
+    except strict_json.NumberOutOfRange as error:
+        raise malformed(str(error)) from None
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
         raise malformed(f"the request body is not valid JSON: {error}") from None
     except RecursionError:
         raise malformed("the request body is nested too deeply") from None
@@ -177,7 +201,9 @@ class Call:
 
 
 ApiHandler = Callable[[Call], dict[str, Any]]
-PersonaOf = Callable[[Call], Persona | None]
+# What a call is about, for its persona's faults: the live flow it names (faults count per flow), or
+# the persona of the number a starting call names.
+PersonaOf = Callable[[Call], Persona | Flow | None]
 
 
 def prove_api(operation: Operation, handler: ApiHandler, persona_of: PersonaOf | None = None) -> Route:
@@ -187,12 +213,15 @@ def prove_api(operation: Operation, handler: ApiHandler, persona_of: PersonaOf |
         raw_body = ""
         project_id = ""
         correlation_id = ""
+        refusal: ProveError | None = None
         try:
             client_id = emulator.tokens.client_id_of(request.headers.get("authorization"))
             project = emulator.projects.get(client_id)
             if project is None:
                 raise ProveError(401, 8002, "not authorized: the access token's project no longer exists")
             project_id = project.client_id
+            # Before the body is read: a refused call costs nothing and changes nothing.
+            emulator.rate_limits.admit(project_id, project.rate_limit)
             body: dict[str, Any] = {}
             if operation.request is not None:
                 parsed = await read_json(request, optional=operation.request_optional, limit=operation.max_body_bytes)
@@ -201,29 +230,34 @@ def prove_api(operation: Operation, handler: ApiHandler, persona_of: PersonaOf |
                     correlation_id = str(parsed.get("correlationId", ""))[:64]
                 body = validate(operation.request, parsed)
             call = Call(emulator, project, body, dict(request.path_params), dict(request.query_params))
-            persona = _persona_or_none(persona_of, call)
-            await apply_fault(emulator.faults.take(operation.path, project_id, persona))
+            subject = _persona_or_none(persona_of, call)
+            flow = subject if isinstance(subject, Flow) else None
+            persona = flow.persona if flow is not None else subject
+            await apply_fault(emulator.faults.take(operation.path, project_id, persona,
+                                                   flow.correlation_id if flow is not None else None))
             reply = handler(call)
+            if flow is None and persona is not None:  # a starting call: its flow has started
+                emulator.faults.flow_started(operation.path, project_id, persona)
             status, payload = 200, reply
             correlation_id = correlation_id or str(reply.get("correlationId", ""))
         except ProveError as error:
+            refusal = error
             status, payload = error.status, error.body()
         except Exception:  # a bug: answer like Prove's 8000 rather than dropping the connection
             log.exception("unexpected error in %s %s", operation.method, operation.path)
             status, payload = 500, internal().body()
         journal_call(emulator, request, started, status, payload, project_id, correlation_id, raw_body)
-        return json_response(payload, status, {"Retry-After": "1"} if status == 429 else None)
+        return json_response(payload, status, retry_after(refusal))
 
     return Route(operation.path, endpoint, methods=[operation.method])
 
 
-def persona_of_flow(call: Call) -> Persona | None:
-    """For endpoints that name a flow by correlationId: the flow's persona, if the flow is live."""
-    flow = call.emulator.flows.get(call.project.client_id, call.body["correlationId"])
-    return flow.persona if flow is not None else None
+def persona_of_flow(call: Call) -> Flow | None:
+    """For endpoints that name a flow by correlationId: the flow, if it is live (its persona decides)."""
+    return call.emulator.flows.get(call.project.client_id, call.body["correlationId"])
 
 
-def _persona_or_none(persona_of: PersonaOf | None, call: Call) -> Persona | None:
+def _persona_or_none(persona_of: PersonaOf | None, call: Call) -> Persona | Flow | None:
     if persona_of is None:
         return None
     try:
@@ -283,12 +317,13 @@ def device_api(operation: Operation, handler: DeviceHandler) -> Route:
             if problem is not None:
                 where = ".".join(str(part) for part in problem.absolute_path) or "the request body"
                 raise malformed(f"field '{where}': {problem.message}")
-            await apply_fault(emulator.faults.take(operation.path, flow.project_id, flow.persona))
+            await apply_fault(emulator.faults.take(operation.path, flow.project_id, flow.persona,
+                                                   flow.correlation_id))
             payload = handler(emulator, flow, parsed).as_json()
         except AuthTokenError as error:
             payload = refused(f"authToken refused: {error}").as_json()
         except ProveError as error:
-            if error.code == 8001:  # a malformed body: the SDK never sends one, other clients might
+            if error.code == 8001 and error.status == 400:  # a malformed body: the SDK never sends one
                 payload = refused(error.message).as_json()
             else:  # an injected fault: the real HTTP status, which the SDK reports as such
                 status, payload = error.status, error.body()

@@ -1,4 +1,5 @@
-"""Assemble the ASGI app: every route module, CORS, the error envelope, and the clock's ticker."""
+"""Assemble the ASGI app: every route module, CORS and the control plane's guard, the error envelope,
+and the clock's ticker."""
 
 from __future__ import annotations
 
@@ -9,30 +10,20 @@ from typing import AsyncIterator, Sequence
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from emulator.access import AccessPolicy
 from emulator.errors import internal, method_not_allowed, not_found
 from emulator.http import control, device, domains, identity_manager, oauth, prefill, prove_auth, unify, verified_users, webhooks
+from emulator.http.access_guard import CORS_HEADERS, AccessGuard, document_guard  # noqa: F401 (CORS_HEADERS: re-exported)
 from emulator.http.api import Operation, error_response, json_response
 from emulator.http.openapi import build_spec
+from emulator.http.prefix import normalize_path_prefix, prefixed_routes
 from emulator.service import Emulator
 
-# Headers the Web SDK sends cross-origin (web-sdk-protocol §3.1), listed explicitly because the
-# Fetch spec's "*" does not cover Authorization.
-CORS_HEADERS = [
-    "authorization",
-    "content-type",
-    "accept",
-    "pa-version",
-    "pa-challenge",
-    "pa-kid",
-    "pa-sig-version",
-    "pa-signature",
-]
 TICK_SECONDS = 0.05
 
 OPENAPI = Operation(method="GET", path="/openapi.json", summary="This document.", tag="Control plane",
@@ -66,9 +57,11 @@ class FireDueTimers:
         await self.app(scope, receive, send)
 
 
-def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",)) -> Starlette:
+def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",), access: AccessPolicy = AccessPolicy(),
+               path_prefix: str = "") -> Starlette:
     routes = all_routes()
-    spec = build_spec([OPENAPI, *(operation for operation, _ in routes)])
+    routes += prefixed_routes(routes, normalize_path_prefix(path_prefix))  # ValueError for a bad prefix
+    spec = document_guard(build_spec([OPENAPI, *(operation for operation, _ in routes)]), access)
 
     async def openapi(request: Request) -> Response:
         return json_response(spec)
@@ -93,8 +86,7 @@ def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",)) -> Star
     app = Starlette(
         routes=[Route(OPENAPI.path, openapi, methods=["GET"]), *(route for _, route in routes)],
         middleware=[
-            Middleware(CORSMiddleware, allow_origins=list(cors_origins),
-                       allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=CORS_HEADERS, max_age=600),
+            Middleware(AccessGuard, policy=access, cors_origins=cors_origins),
             Middleware(FireDueTimers),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},

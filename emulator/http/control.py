@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from emulator import __version__
-from emulator.clock import parse_rfc3339, rfc3339
+from emulator.clock import RANGE_TEXT, ClockRangeError, parse_rfc3339, rfc3339
 from emulator.errors import ProveError, invalid_correlation_id, malformed
 from emulator.faults import FAULT_ENDPOINT_ALIASES, RUNTIME_FAULT_ENDPOINTS, canonical_fault_endpoint
 from emulator.http.api import Operation, Param, control_api, emulator_of, json_response, read_json
@@ -102,6 +102,11 @@ PROJECT = {
         "scenarioSets": {"type": "array", "items": {"type": "string"}},
         "instantLinkStartReply": {"enum": ["data", "empty"]},
         "webhook": {"type": "object"},
+        "consentCountries": {"type": "array", "items": {"type": "string", "pattern": "^[A-Z]{2}$"},
+                             "description": "Countries whose MNO consent the project has (Verified Users "
+                                            "for Canadian numbers needs CA)."},
+        "rateLimit": {"type": ["number", "null"], "minimum": 1, "maximum": 10000,
+                      "description": "Requests per second; null: no limit (the default)."},
     },
 }
 FAULT = {
@@ -193,8 +198,10 @@ SET_CLOCK = _op(
         "type": "object",
         "properties": {
             "freeze": {"type": "boolean"},
-            "set": {"type": "string", "format": "date-time"},
-            "advance": {"type": "number", "minimum": 0},
+            "set": {"type": "string", "format": "date-time",
+                    "description": f"An instant {RANGE_TEXT} (the clock's range)."},
+            "advance": {"type": "number", "minimum": 0, "maximum": MAX_ADVANCE_SECONDS,
+                        "description": "Seconds; the clock may not pass 9000-01-01T00:00:00Z."},
         },
     },
 )
@@ -235,14 +242,11 @@ async def set_clock(request: Request) -> Response:
         isinstance(advance, bool) or not isinstance(advance, (int, float)) or not 0 <= advance <= MAX_ADVANCE_SECONDS
     ):
         raise malformed(f"field 'advance' must be a number of seconds from 0 to {MAX_ADVANCE_SECONDS}")
-    if freeze is True:
-        emulator.clock.freeze()
-    elif freeze is False:
-        emulator.clock.unfreeze()
-    if instant is not None:
-        emulator.clock.set(instant)
-    if advance:
-        emulator.clock.advance(float(advance))
+    try:  # all or nothing: a move past the clock's range changes nothing
+        emulator.clock.move(freeze=freeze, instant=instant, advance=float(advance or 0))
+    except ClockRangeError as error:
+        got = f" (got {body['set'][:40]})" if error.argument == "set" else ""
+        raise malformed(f"field '{error.argument}' {error.rule}{got}") from None
     return json_response(_clock_json(emulator))
 
 
@@ -260,6 +264,7 @@ LIST_SMS = _op(
         Param("after", "query", {"type": "integer"}, "Only messages with a larger id."),
         Param("wait", "query", {"type": "number"}, f"Seconds to wait for one (at most {MAX_WAIT_SECONDS})."),
     ),
+    errors=(400, 503),  # 503: the emulator began shutting down during the wait
 )
 
 
@@ -313,7 +318,9 @@ LIST_REQUESTS = _op(
     "GET",
     "/requests",
     "The request journal: recent calls to the emulated API (bounded; oldest dropped first).",
-    _list_of("requests", {"type": "object", "required": ["id", "at", "method", "path", "status"]}),
+    _list_of("requests", {"type": "object", "required": ["id", "at", "method", "path", "status"],
+                          "properties": {"note": {"type": "string", "description": "Why the call went as it did "
+                                                  "when the reply cannot say (e.g. a refused cross-origin call)."}}}),
     params=(
         Param("project", "query", {"type": "string"}),
         Param("path", "query", {"type": "string"}),

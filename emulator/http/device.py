@@ -18,7 +18,8 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from emulator.flows.possession import Method
-from emulator.http.api import Operation, Param, device_api, emulator_of, flow_of_auth_token, journal_call
+from emulator.errors import ProveError
+from emulator.http.api import Operation, Param, device_api, emulator_of, flow_of_auth_token, journal_call, json_response
 from emulator.tokens import AuthTokenError
 
 CLIENT_REPLY = {"$ref": "#/components/schemas/ClientReply"}
@@ -74,7 +75,14 @@ STATUS_SOCKET = Operation(
     tag="Device channel (Web SDK)",
     params=(Param("token", "query", {"type": "string"}, "The authToken.", required=True),),
     other_responses={"101": {"description": "Switching protocols (WebSocket)."},
-                     "403": {"description": "The authToken was refused: the upgrade is declined."}},
+                     "403": {"description": "The authToken was refused: the upgrade is declined."},
+                     "426": {"description": "A plain GET, without Upgrade: websocket (the error envelope).",
+                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                     # Answered by the server's WebSocket protocol (emulator/protocols.py), then closed.
+                     "414": {"description": "The upgrade's request line is over 8 KB (8001).",
+                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                     "431": {"description": "The upgrade's headers are too large (8001).",
+                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
 )
 LINK_CLICK = Operation(
     method="GET",
@@ -129,6 +137,13 @@ async def status_socket(websocket: WebSocket) -> None:
         receiving.cancel()
         sending.cancel()
         emulator.channels.unsubscribe(flow.auth_id, queue)
+
+
+async def status_without_upgrade(request: Request) -> Response:
+    """The status path is a WebSocket only: a plain GET is told so (426), not "no such route"."""
+    error = ProveError(426, 8001, f"{STATUS_SOCKET.path} is a WebSocket: connect with Upgrade: websocket "
+                                  "and ?token=<the flow's authToken>")
+    return json_response(error.body(), error.status, {"Upgrade": "websocket"})
 
 
 _PAGES = {
@@ -192,5 +207,6 @@ ROUTES: list[tuple[Operation, BaseRoute]] = [
         ),
     ),
     (STATUS_SOCKET, WebSocketRoute(STATUS_SOCKET.path, status_socket)),
+    (STATUS_SOCKET, Route(STATUS_SOCKET.path, status_without_upgrade, methods=["GET"])),
     (LINK_CLICK, Route(LINK_CLICK.path, link_click, methods=["GET"])),
 ]

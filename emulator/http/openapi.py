@@ -25,8 +25,14 @@ CLIENT_REPLY = {
         "error": ERROR,
     },
 }
+RATE_LIMITED_RESPONSE = {
+    "description": "Over the project's rateLimit (code 8012); Retry-After says in how many seconds to retry.",
+    "headers": {"Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
 _STATUS_TEXT = {400: "Bad request (8001, 8007, 8008)", 401: "Unauthorized (8002)", 403: "Forbidden (8003, 8009)",
-                404: "Not found", 429: "Too many requests", 500: "Internal error (8000)"}
+                404: "Not found", 429: "Too many requests", 500: "Internal error (8000)",
+                503: "The emulator is shutting down (8000)"}
 
 
 def _operation_object(operation: Operation) -> dict[str, Any]:
@@ -56,6 +62,8 @@ def _operation_object(operation: Operation) -> dict[str, Any]:
             "description": _STATUS_TEXT.get(status, "Error"),
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
+    if operation.security == "bearer":  # any project with a rateLimit (emulator/ratelimit.py)
+        responses["429"] = RATE_LIMITED_RESPONSE
     responses.update(operation.other_responses)
     if operation.security is not None or operation.path == "/token":
         responses["default"] = {

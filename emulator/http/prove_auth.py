@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
+from emulator.flows.base import Flow
 from emulator.flows.prove_auth import (
     CONTINUE_REQUEST,
     FINISH_REQUEST,
@@ -140,10 +141,11 @@ def _persona_of_number(call: Call) -> Persona | None:
     return call.emulator.personas.resolve(call.project.client_id, number) if number else None
 
 
-def _persona_of_auth(call: Call) -> Persona | None:
+def _persona_of_auth(call: Call) -> Flow | None:
+    """The live Prove Auth flow the call names (its persona's faults count in it)."""
     flow = call.emulator.flows.by_auth_id(call.body["authId"])
     if isinstance(flow, ProveAuthFlow) and flow.project_id == call.project.client_id:
-        return flow.persona
+        return flow
     return None
 
 

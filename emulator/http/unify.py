@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from starlette.routing import BaseRoute
 
+from emulator.flows.base import Flow
 from emulator.flows.unify import BIND_REQUEST, REVOKE_REQUEST, STATUS_REQUEST, UNIFY_REQUEST
 from emulator.http.api import Call, Operation, flow_operation, prove_api
 from emulator.rules import Obj
@@ -69,9 +70,9 @@ DEVICE_REVOKE = replace(
 )
 
 
-def _persona_of_flow(call: Call) -> Persona | None:
-    flow = call.emulator.unify.flow_named(call.project.client_id, call.body)
-    return flow.persona if flow is not None else None
+def _persona_of_flow(call: Call) -> Flow | None:
+    """The flow a status or bind call names (its persona's faults count in it)."""
+    return call.emulator.unify.flow_named(call.project.client_id, call.body)
 
 
 def _persona_of_number(call: Call) -> Persona | None:

@@ -38,16 +38,17 @@ DELIVERY = {
         "status": {"enum": ["scheduled", "sending", "delivered", "failed", "suppressed"]},
         "reason": {"type": "string"},
         "test": {"type": "boolean"},
-        "url": {"type": "string"},
+        "url": {"type": "string", "description": "The latest attempt's URL (before any: the webhook's URL)."},
         "createdAt": {"type": "string", "format": "date-time"},
         "nextAttemptAt": {"type": "string", "format": "date-time"},
         "eventTypes": {"type": "array", "items": {"enum": list(EVENT_TYPES)}},
         "payload": {"type": "array", "items": {"type": "object", "required": [
             "eventId", "event", "eventType", "eventTimestamp", "identityId", "phoneNumber"]}},
         "attempts": {"type": "array", "items": {
-            "type": "object", "required": ["number", "at", "correlationId", "latencyMs", "outcome"],
+            "type": "object", "required": ["number", "at", "correlationId", "url", "latencyMs", "outcome"],
             "properties": {"number": {"type": "integer"}, "at": {"type": "string"},
                            "correlationId": {"type": "string"}, "status": {"type": "integer"},
+                           "url": {"type": "string", "description": "Where this attempt was sent."},
                            "latencyMs": {"type": "number"}, "error": {"type": "string"},
                            "outcome": {"enum": ["success", "failure"]}}}},
     },
@@ -75,7 +76,7 @@ TEST_WEBHOOK = _op(
     "POST", "/projects/{clientId}/webhook/test",
     "Send a sample payload (one event of each type), like the Portal's \"Save and Test Webhook\"; "
     "answers once the first attempt has finished.",
-    DELIVERY, params=(CLIENT_ID,),
+    DELIVERY, params=(CLIENT_ID,), errors=(400, 404, 503),
 )
 TRIGGER_EVENT = _op(
     "POST", "/identities/{identityId}/events",
@@ -98,7 +99,7 @@ LIST_DELIVERIES = _op(
         Param("status", "query", {"enum": ["scheduled", "sending", "delivered", "failed", "suppressed"]}),
         Param("wait", "query", {"type": "number"}),
     ),
-    errors=(400,),
+    errors=(400, 503),  # 503: the emulator began shutting down during the wait
 )
 
 

@@ -27,6 +27,7 @@ from emulator.scenarios.model import (
     Possession,
     ScenarioSet,
     ScheduledEvent,
+    SequenceStep,
     VERIFICATION_TYPES,
     TerminalReply,
     UnifyMode,
@@ -120,12 +121,13 @@ def read_file(path: Path) -> tuple[str, list[Persona]]:
                 problems.append(f"{where}.pattern: not a valid regular expression: {error}")
                 continue
         problems.extend(_date_problems(raw, where))
-        for fault_index, fault in enumerate(raw.get("faults", [])):
-            if fault["endpoint"] not in PERSONA_FAULT_ENDPOINTS:
-                problems.append(
-                    f"{where}.faults[{fault_index}].endpoint: '{fault['endpoint']}' is not an endpoint "
-                    f"of the emulator (one of: {', '.join(PERSONA_FAULT_ENDPOINTS)})"
-                )
+        problems.extend(_fault_problems(raw, where))
+        for step_index, step in enumerate(raw.get("sequence", [])):
+            # Only what the step itself says: the persona's own keys are checked above.
+            step_where = f"{where}.sequence[{step_index}]"
+            problems.extend(_fault_problems(step, step_where))
+            if "verification" in step:
+                problems.extend(_date_problems({"verification": _step_raw(raw, step)["verification"]}, step_where))
         if "phoneNumber" in raw:
             digits = normalize(raw["phoneNumber"])
             if digits in numbers:
@@ -156,6 +158,15 @@ def _date_problems(raw: dict[str, Any], where: str) -> list[str]:
             problems.append(f"{where}.verification: for {kind}, minAge ({outcome.min_age}) is above maxAge "
                             f"({outcome.max_age})")
     return problems
+
+
+def _fault_problems(raw: dict[str, Any], where: str) -> list[str]:
+    return [
+        f"{where}.faults[{index}].endpoint: '{fault['endpoint']}' is not an endpoint "
+        f"of the emulator (one of: {', '.join(PERSONA_FAULT_ENDPOINTS)})"
+        for index, fault in enumerate(raw.get("faults", []))
+        if fault["endpoint"] not in PERSONA_FAULT_ENDPOINTS
+    ]
 
 
 def _location(path: Iterable[Any]) -> str:
@@ -230,7 +241,21 @@ def _persona(raw: dict[str, Any], set_name: str, file: str) -> Persona:
         verification=_verification_outcomes(raw.get("verification", {})),
         scenario_set=set_name,
         file=file,
+        sequence=tuple(
+            SequenceStep(flows=step.get("flows", 1), persona=_persona(_step_raw(raw, step), set_name, file))
+            for step in raw.get("sequence", ())
+        ),
     )
+
+
+def _step_raw(raw: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+    """The persona as one step of its sequence has it: the step's keys replace the persona's, except
+    that `verification` merges key by key (a step saying `{success: false}` keeps the types)."""
+    merged = {key: value for key, value in raw.items() if key != "sequence"}
+    merged.update({key: value for key, value in step.items() if key != "flows"})
+    if "verification" in step:
+        merged["verification"] = {**raw.get("verification", {}), **step["verification"]}
+    return merged
 
 
 def _verification_outcomes(raw: dict[str, Any]) -> dict[str, VerificationOutcome]:

@@ -60,7 +60,7 @@ class Identity:
     addresses: tuple[Address, ...] = ()
     carrier: str = "Emulated Wireless"
     line_type: str = "mobile"
-    country_code: str = "US"
+    country_code: str = ""  # ISO 3166-1 alpha-2; empty: the phone number's region
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,22 @@ class Persona:
     verification: dict[str, VerificationOutcome] = field(default_factory=dict, compare=False, hash=False)
     scenario_set: str = "default"
     file: str = ""
+    # Outcomes over successive flows of the number: step i covers the next `flows` flows; past the
+    # last step, the persona as written. The steps' personas have no sequence of their own.
+    sequence: tuple[SequenceStep, ...] = field(default=(), compare=False, hash=False)
+
+    @property
+    def sequence_length(self) -> int:
+        """How many flows the sequence covers (0: none)."""
+        return sum(step.flows for step in self.sequence)
+
+    def for_flow(self, number: int) -> Persona:
+        """The persona as the number's `number`-th flow (1-based) sees it."""
+        for step in self.sequence:
+            if number <= step.flows:
+                return step.persona
+            number -= step.flows
+        return self
 
     def name_matches(self, first_name: str, last_name: str) -> bool:
         if not self.check_name:
@@ -133,6 +149,12 @@ class Persona:
             first_name.strip().casefold() == self.identity.first_name.casefold()
             and last_name.strip().casefold() == self.identity.last_name.casefold()
         )
+
+
+@dataclass(frozen=True)
+class SequenceStep:
+    flows: int  # how many successive flows this step covers
+    persona: Persona  # the persona with the step's keys laid over it
 
 
 # Used for numbers no scenario knows, in projects whose policy is "default-persona".

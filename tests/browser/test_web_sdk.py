@@ -117,6 +117,19 @@ def test_otp_resend(prove_emulator, open_page):
     assert_finished(prove_emulator, app, correlation_id(app), SUCCEEDED)
 
 
+def test_otp_resend_keeps_the_sandbox_code(prove_emulator, open_page):
+    # Issue 9: the customer asks for a new code and types 1234, as in Prove's sandbox.
+    app = open_page(mobile=True)
+    app.start("2025550100")
+    app.wait_for("otp-prompt")
+    first = prove_emulator.latest_sms("2025550100")
+    app.page.click("#otp-resend")
+    assert app.wait_for("otp-prompt", 2)["error"] is None
+    assert prove_emulator.latest_sms("2025550100", after=first["id"])["otp"] == "1234"
+    app.enter_otp("1234", prompt=2)
+    assert_finished(prove_emulator, app, correlation_id(app), SUCCEEDED)
+
+
 def test_phone_number_change(prove_emulator, open_page):
     app = open_page(mobile=True)
     app.start("2025550100")

@@ -1,0 +1,78 @@
+"""JSON as the emulator reads it from clients: every number a finite double.
+
+Python's json module reads NaN, Infinity and -Infinity (not JSON at all, RFC 8259 §6) and turns a
+number too large for a double (1e400) into infinity; echoed back, any of them makes the reply
+invalid JSON. `loads` refuses them, naming where in the body they are, so no endpoint can store
+one. Integers are kept exact, as long as a double can hold their size (|n| < 1.8e308): larger ones
+overflow every client that reads numbers as doubles, as JavaScript does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+# An integer written with more digits than this is out of a double's range anyway: it is marked
+# without converting it (Python refuses to convert over 4300 digits, and it would be slow).
+_MAX_INTEGER_DIGITS = 310
+
+
+class NumberOutOfRange(ValueError):
+    """A number in the body is not a finite double; `path` names it (e.g. "retrySchedule[1]")."""
+
+    def __init__(self, path: str) -> None:
+        where = f"field '{path}' in the request body is" if path else "the request body is"
+        super().__init__(
+            f"{where} not a finite number: NaN, Infinity and numbers beyond a double's range "
+            f"(about ±1.8e308, e.g. 1e400) are not accepted"
+        )
+        self.path = path
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON; raises json.JSONDecodeError (or ValueError) for bad JSON, NumberOutOfRange for a
+    number that is not a finite double."""
+    value = json.loads(raw, parse_int=_integer)
+    path = first_unbounded_number(value)
+    if path is not None:
+        raise NumberOutOfRange(path)
+    return value
+
+
+def _integer(text: str) -> int | float:
+    if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS:
+        return math.inf  # found by first_unbounded_number, like an overflowing 1e400
+    return int(text)
+
+
+def first_unbounded_number(value: Any) -> str | None:
+    """The path of the first number that is not a finite double, or None. Walks without recursion:
+    a body may be nested as deeply as the parser allows."""
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, float) and not math.isfinite(item):
+            return path
+        if isinstance(item, int) and not _fits_a_double(item):
+            return path
+        if isinstance(item, dict):
+            pending.extend((f"{path}.{key}" if path else str(key), child) for key, child in reversed(item.items()))
+        elif isinstance(item, list):
+            pending.extend((f"{path}[{index}]", child) for index, child in reversed(list(enumerate(item))))
+    return None
+
+
+def _fits_a_double(number: int) -> bool:
+    try:
+        float(number)
+    except OverflowError:
+        return False
+    return True
+
+
+def dumps(value: Any) -> str:
+    """Compact, ASCII-only, strict JSON (ValueError rather than writing NaN or Infinity)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
