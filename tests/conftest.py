@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+import os
+import subprocess
+import sys
+
 import httpx
 import pytest
 
 from emulator.pytest_plugin import EmulatorHandle
 from tests.spec_check import SpecChecker
+from tests.prove_calls import READY
 
 MOBILE = "mobile"
 DESKTOP = "desktop"
@@ -67,3 +72,23 @@ class Emu:
                                headers={"Authorization": f"Bearer {auth_token}"})
         assert reply.status_code == 200, reply.text
         return reply.json()
+
+
+@pytest.fixture
+def serve_cli() -> Iterator:
+    """serve_cli(*args, env=None): `prove-emulator` in a subprocess; its base URL and ready line."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> tuple[str, str]:
+        process = subprocess.Popen([sys.executable, "-m", "emulator", *args], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+        started.append(process)
+        line = process.stdout.readline()
+        match = READY.search(line)
+        assert match, f"no ready line: {line!r} {process.stderr.read() if process.poll() is not None else ''}"
+        return match.group(1), line
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)

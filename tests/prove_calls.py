@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import httpx
 
 OTP = "1234"  # Prove's sandbox code (reference §7)
 IL_START = {"sourceIp": None, "isMobile": False}  # the desktop Web SDK's first Instant Link start
+# The command's ready line (tests that start `prove-emulator` in a subprocess).
+READY = re.compile(r"ready at (http://127\.0\.0\.1:\d+) \(client_id=sandbox-client-id client_secret=sandbox-client-secret")
 
 
 def ok(reply: httpx.Response) -> dict[str, Any]:

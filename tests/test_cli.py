@@ -3,41 +3,19 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import httpx
-import pytest
 
-READY = re.compile(r"ready at (http://127\.0\.0\.1:\d+) \(client_id=sandbox-client-id client_secret=sandbox-client-secret")
+
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "emulator", *args], capture_output=True, text=True, timeout=60,
                           env={**os.environ, **(env or {})})
-
-
-@pytest.fixture
-def serve() -> Iterator:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*args: str, env: dict[str, str] | None = None) -> tuple[str, str]:
-        process = subprocess.Popen([sys.executable, "-m", "emulator", *args], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
-        started.append(process)
-        line = process.stdout.readline()
-        match = READY.search(line)
-        assert match, f"no ready line: {line!r} {process.stderr.read() if process.poll() is not None else ''}"
-        return match.group(1), line
-
-    yield start
-    for process in started:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def assert_one_line_failure(result: subprocess.CompletedProcess[str], text: str) -> None:
@@ -48,8 +26,8 @@ def assert_one_line_failure(result: subprocess.CompletedProcess[str], text: str)
     assert "Traceback" not in result.stderr
 
 
-def test_port_zero_picks_a_free_port_and_prints_one_ready_line(serve):
-    base_url, line = serve("--port", "0")
+def test_port_zero_picks_a_free_port_and_prints_one_ready_line(serve_cli):
+    base_url, line = serve_cli("--port", "0")
     assert line.count("\n") == 1
     health = httpx.get(base_url + "/__emulator/health").json()
     assert health["status"] == "ok" and health["publicUrl"] == base_url
@@ -59,10 +37,10 @@ def test_port_zero_picks_a_free_port_and_prints_one_ready_line(serve):
     assert token.status_code == 200
 
 
-def test_options_come_from_environment_variables(serve, tmp_path):
+def test_options_come_from_environment_variables(serve_cli, tmp_path):
     (tmp_path / "projects.yaml").write_text(
         "projects:\n  - {clientId: team-a, clientSecret: secret-a, product: verified-users}\n")
-    base_url, _ = serve(env={"PROVE_EMULATOR_PORT": "0", "PROVE_EMULATOR_PUBLIC_URL": "http://LOCALHOST:8080/",
+    base_url, _ = serve_cli(env={"PROVE_EMULATOR_PORT": "0", "PROVE_EMULATOR_PUBLIC_URL": "http://LOCALHOST:8080/",
                              "PROVE_EMULATOR_PROJECTS": str(tmp_path / "projects.yaml")})
     assert httpx.get(base_url + "/__emulator/health").json()["publicUrl"] == "http://localhost:8080"
     token = httpx.post(base_url + "/token", data={

@@ -8,10 +8,7 @@ page of another origin, and with --admin-token only callers that send it.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import textwrap
 from typing import Any, Callable, Iterator
 
@@ -25,7 +22,7 @@ from emulator.server import BackgroundServer, ThreadedServer
 from emulator.service import Emulator
 from tests.prove_calls import IL_START, ok, refused
 from tests.spec_check import SpecChecker
-from tests.test_cli import READY, assert_one_line_failure, run
+from tests.test_cli import assert_one_line_failure, run
 
 pytest_plugins = ["pytester"]
 
@@ -308,26 +305,6 @@ def test_without_the_ini_option_the_plugin_takes_the_environments_token(pytestco
 
 
 # -- the command line ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def serve_cli() -> Iterator[Callable[..., tuple[str, str]]]:
-    """serve_cli(*args, env=None): `prove-emulator` in a subprocess; its base URL and ready line."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*args: str, env: dict[str, str] | None = None) -> tuple[str, str]:
-        process = subprocess.Popen([sys.executable, "-m", "emulator", *args], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
-        started.append(process)
-        line = process.stdout.readline()
-        match = READY.search(line)
-        assert match, f"no ready line: {line!r} {process.stderr.read() if process.poll() is not None else ''}"
-        return match.group(1), line
-
-    yield start
-    for process in started:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_the_command_line_options(serve_cli):

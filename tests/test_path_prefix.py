@@ -24,7 +24,8 @@ from emulator.service import Emulator
 from tests.conftest import Emu
 from tests.prove_calls import auth_claims, ok, refused
 from tests.spec_check import SpecChecker
-from tests.test_cli import READY, assert_one_line_failure, run
+from tests.prove_calls import READY
+from tests.test_cli import assert_one_line_failure, run
 from tests.test_server_sdk import ROOT, TIMEOUT_SECONDS, require_node_sdk
 
 PREFIX = "/prove"
