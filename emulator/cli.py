@@ -15,7 +15,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Callable, NoReturn, Sequence, TypeVar
 
 from emulator import __version__
 from emulator.access import AccessPolicy, check_host_names
@@ -26,6 +26,8 @@ from emulator.http.prefix import normalize_path_prefix
 from emulator.protocols import REQUEST_TIMEOUT_SECONDS
 from emulator.server import bind, local_origin, normalize_origin, run_in_foreground, uvicorn_server
 from emulator.service import Emulator
+
+T = TypeVar("T")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7768
@@ -229,20 +231,19 @@ def _timeout(text: str) -> float:
 def _request_timeout(args: argparse.Namespace) -> float:
     if args.request_timeout is not None:
         return args.request_timeout
-    raw = _env("REQUEST_TIMEOUT")
-    if raw is None:
-        return REQUEST_TIMEOUT_SECONDS
-    try:
-        return _timeout(raw)
-    except argparse.ArgumentTypeError as error:
-        raise StartupError(f"{ENV_PREFIX}REQUEST_TIMEOUT: {error}") from None
+    return _parsed_env("REQUEST_TIMEOUT", _timeout, REQUEST_TIMEOUT_SECONDS)
 
 
 def _env_port() -> int:
-    raw = _env("PORT")
+    return _parsed_env("PORT", _port, DEFAULT_PORT)
+
+
+def _parsed_env(name: str, parse: Callable[[str], T], default: T) -> T:
+    """A PROVE_EMULATOR_* variable read with its option's parser; a bad value stops start-up."""
+    raw = _env(name)
     if raw is None:
-        return DEFAULT_PORT
+        return default
     try:
-        return _port(raw)
+        return parse(raw)
     except argparse.ArgumentTypeError as error:
-        raise StartupError(f"PROVE_EMULATOR_PORT: {error}") from None
+        raise StartupError(f"{ENV_PREFIX}{name}: {error}") from None

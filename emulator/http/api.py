@@ -62,7 +62,7 @@ class Operation:
     request_schema: dict[str, Any] | None = None  # a body described by hand (forms, control plane)
     request_content_type: str = "application/json"
     request_optional: bool = False  # an empty body is allowed (e.g. deactivate's optional fields)
-    max_body_bytes: int = 4096  # Prove's 4 KB limit; batch endpoints take more (their item limits need it)
+    max_body_bytes: int = MAX_BODY_BYTES  # Prove's 4 KB; batch endpoints take more (their item limits need it)
     params: tuple[Param, ...] = ()
     errors: tuple[int, ...] = ()
     security: str | None = None  # "bearer" (access token) or "authToken"
@@ -230,7 +230,7 @@ def prove_api(operation: Operation, handler: ApiHandler, persona_of: PersonaOf |
                     correlation_id = str(parsed.get("correlationId", ""))[:64]
                 body = validate(operation.request, parsed)
             call = Call(emulator, project, body, dict(request.path_params), dict(request.query_params))
-            subject = _persona_or_none(persona_of, call)
+            subject = _subject_of(persona_of, call)
             flow = subject if isinstance(subject, Flow) else None
             persona = flow.persona if flow is not None else subject
             await apply_fault(emulator.faults.take(operation.path, project_id, persona,
@@ -257,7 +257,7 @@ def persona_of_flow(call: Call) -> Flow | None:
     return call.emulator.flows.get(call.project.client_id, call.body["correlationId"])
 
 
-def _persona_or_none(persona_of: PersonaOf | None, call: Call) -> Persona | Flow | None:
+def _subject_of(persona_of: PersonaOf | None, call: Call) -> Persona | Flow | None:
     if persona_of is None:
         return None
     try:
