@@ -33,6 +33,7 @@ class Surface(Enum):
     SPEC = "spec"  # /openapi.json: a public description, readable from anywhere
     HEALTH = "health"  # liveness: public too, so container and orchestrator probes need no secret
     LINK = "link"  # the Instant Link click: the customer's phone, which has no admin token
+    UI = "ui"  # the web UI's static files: no secrets in them; the page's own calls send the admin token
     CONTROL = "control"  # everything else under /__emulator
 
 
@@ -45,6 +46,8 @@ def surface_of(path: str) -> Surface:
             return Surface.HEALTH
         if len(tail) == 2 and tail[0] == "link":
             return Surface.LINK
+        if tail == ["ui"] or (len(tail) == 2 and tail[0] == "ui"):
+            return Surface.UI
         return Surface.CONTROL
     if path == "/openapi.json":
         return Surface.SPEC
@@ -111,13 +114,15 @@ class AccessPolicy:
     def control_refusal(self, surface: Surface, host: str | None, origin: str | None, token: str | None,
                         own_origins: Iterable[str], public_origin: str | None) -> ProveError | None:
         """Why the control plane refuses this call, or None. Checked in order: Host, origin, token."""
-        if surface not in (Surface.CONTROL, Surface.LINK):  # health and the spec are public
+        if surface not in (Surface.CONTROL, Surface.LINK, Surface.UI):  # health and the spec are public
             return None
         names = self.host_names(public_origin)
         if host is None or host_name(host) not in names:
             return misdirected(host, sorted(names))
         if surface is Surface.LINK:
             return None  # opened by the customer's phone: no Origin to check, no admin token to send
+        if surface is Surface.UI:
+            return None  # static files a browser opens; without CORS headers no other origin can read them
         if is_cross_origin(origin, own_origins):
             return cross_origin_control(origin or "")
         if self.admin_token is not None and not (token and hmac.compare_digest(token.encode(), self.admin_token.encode())):

@@ -188,7 +188,10 @@ def _serve(args: argparse.Namespace) -> int:
             f"prove-emulator {__version__} ready at {where} "
             f"(client_id={DEFAULT_CLIENT_ID} client_secret={DEFAULT_CLIENT_SECRET}; "
             f"public URL {emulator.public_origin}"
-            + (f"; Prove's API also under {path_prefix})" if path_prefix else ")"),
+            + (f"; Prove's API also under {path_prefix})" if path_prefix else ")")
+            # The page a developer opens: the phone's SMS, the flows, the test numbers.
+            + f"\nweb UI (the customer's phone, flows, test numbers): {where}/__emulator/ui"
+            + (" (give it the admin token: append #token=<the token>)" if access.admin_token else ""),
             flush=True,
         )
 

@@ -64,6 +64,8 @@ class Clock:
         self._timers: list[Timer] = []
         self._seq = itertools.count()
         self._firing = False
+        # Told after every move (freeze, unfreeze, set, advance, reset), not as real time passes: the UI.
+        self.listeners: list[Callable[[], None]] = []
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -86,11 +88,13 @@ class Clock:
     def freeze(self) -> None:
         if self._frozen_at is None:
             self._frozen_at = self.now()
+            self._moved()
 
     def unfreeze(self) -> None:
         if self._frozen_at is not None:
             self._offset = self._frozen_at - self._wall()
             self._frozen_at = None
+            self._moved()
 
     def advance(self, seconds: float) -> None:
         """Move forward, firing each timer that falls due on the way at its own deadline."""
@@ -124,6 +128,8 @@ class Clock:
                 self._place(instant)
         if advance:
             self._move_to(target)
+        if instant is not None or advance:
+            self._moved()
 
     def _move_to(self, target: float) -> None:
         while True:
@@ -174,6 +180,11 @@ class Clock:
         self._offset = 0.0
         self._frozen_at = None
         self._timers.clear()
+        self._moved()
+
+    def _moved(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def _drop_cancelled(self) -> None:
         while self._timers and self._timers[0].cancelled:

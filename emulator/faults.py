@@ -37,6 +37,13 @@ PERSONA_FAULT_ENDPOINTS = (
     "/v1/client/mobile/otp/error",
     "/v1/client/mobile/instantlink/start",
     "/v1/client/mobile/instantlink/error",
+    # the steps before possession (emulator/http/device_steps.py)
+    "/v1/client/device/passive/register",
+    "/v1/client/device/passive/verify",
+    "/v1/client/device/passive/error",
+    "/v1/client/mobile/instant/start",
+    "/v1/client/mobile/instant/finish",
+    "/v1/client/mobile/instant/error",
 )
 # The control plane may also fault calls that belong to no flow.
 RUNTIME_FAULT_ENDPOINTS = (

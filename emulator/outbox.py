@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from emulator.clock import rfc3339
 from emulator.errors import shutting_down
@@ -45,8 +45,9 @@ class Sms:
 
 
 class Outbox:
-    def __init__(self, capacity: int = OUTBOX_CAPACITY) -> None:
+    def __init__(self, capacity: int = OUTBOX_CAPACITY, changed: Callable[[], None] = lambda: None) -> None:
         self._messages: deque[Sms] = deque(maxlen=capacity)
+        self._changed = changed  # told of every message and every clear (the UI's event stream)
         self._ids = itertools.count(1)
         self._waiters: set[asyncio.Future[None]] = set()
         self._closed = False  # shutting down: waits answer 503 at once
@@ -55,6 +56,7 @@ class Outbox:
         sms = Sms(id=next(self._ids), **fields)
         self._messages.append(sms)
         self._wake()
+        self._changed()
         return sms
 
     def messages(
@@ -113,3 +115,4 @@ class Outbox:
             kept = [sms for sms in self._messages if sms.project_id != project_id]
             self._messages.clear()
             self._messages.extend(kept)
+        self._changed()

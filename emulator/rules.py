@@ -80,6 +80,9 @@ class Obj:
     required: bool = False
     checks: tuple[Check, ...] = ()
     description: str = ""
+    # Unknown fields are refused, not ignored: the control plane's bodies, where a typo must not pass
+    # silently (Prove's API ignores fields it does not know, so its bodies stay open).
+    closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,11 @@ def validate(spec: Obj | Choice, value: Any, path: str = "") -> dict[str, Any]:
         raise malformed(f"{where} must be a JSON object")
     if isinstance(spec, Choice):
         return validate(spec.chosen(value)[2], value, path)
+    if spec.closed:
+        unknown = sorted(set(value) - {item.name for item in spec.fields})
+        if unknown:
+            raise malformed(f"{where} has unknown field(s): {', '.join(map(repr, unknown))[:200]}; known: "
+                            + ", ".join(item.name for item in spec.fields))
     cleaned: dict[str, Any] = {}
     for item in spec.fields:
         field_path = _child(path, item.name)
@@ -319,6 +327,8 @@ def _object_schema(spec: Obj) -> dict[str, Any]:
         "type": "object",
         "properties": {item.name: _property_schema(item) for item in spec.fields},
     }
+    if spec.closed:
+        schema["additionalProperties"] = False
     required = [item.name for item in spec.fields if item.required]
     if required:
         schema["required"] = required

@@ -9,13 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from emulator.changes import ChangeFeed
 from emulator.channels import StatusChannels
 from emulator.clock import Clock
 from emulator.faults import FaultBook
 from emulator.flows.base import Flow
+from emulator.flows.customer import Customer
+from emulator.flows.device_keys import DeviceKeys
 from emulator.flows.domains import DomainLinks
 from emulator.flows.identity_manager import IdentityManager
 from emulator.flows.kit import FlowKit
+from emulator.flows.mobile_auth import MobileAuth
 from emulator.flows.possession import PossessionService
 from emulator.flows.prefill import PreFill
 from emulator.flows.prove_auth import ProveAuth
@@ -49,19 +53,22 @@ class Emulator:
         catalogue: Catalogue | None = None,
     ) -> None:
         self.clock = clock or Clock()
+        # What changed, for the web UI's event stream: the stores below notify it.
+        self.changes = ChangeFeed()
+        self.clock.listeners.append(self.changes.notifier("clock"))
         # The embedded default pack comes first; later directories override its numbers.
         self.scenario_dirs = [default_pack_dir(), *scenario_dirs]
         self.projects = ProjectRegistry(declared=list(projects))
         self.personas = Personas(self.projects, catalogue if catalogue is not None else load_catalogue(self.scenario_dirs))
         self.public_origin = public_origin
         self.tokens = TokenIssuer(self.clock)
-        self.outbox = Outbox()
+        self.outbox = Outbox(changed=self.changes.notifier("sms"))
         self.journal = Journal()
         self.faults = FaultBook()
         self.rate_limits = RateLimiter(self.clock)
         self.channels = StatusChannels()
         self.identities = IdentityStore()
-        self.flows = FlowStore(self.clock, self._flow_expired)
+        self.flows = FlowStore(self.clock, self._flow_expired, self.changes.notifier("flows"))
         self.possession = PossessionService(
             clock=self.clock,
             outbox=self.outbox,
@@ -86,9 +93,15 @@ class Emulator:
         self.prove_keys = ProveKeys()
         self.unify = Unify(kit, self.prove_keys)
         self.prove_auth = ProveAuth(kit, self.prove_keys)
+        # The device channel's steps before possession: the Prove Key (device/passive) and Mobile Auth.
+        self.device_keys = DeviceKeys(self.clock, self.prove_keys, self.possession)
+        self.mobile_auth = MobileAuth(self.clock, self.possession, lambda: self.public_origin)
         self.domains = DomainLinks(self.clock, self.projects)
         self.identity_manager = IdentityManager(kit, self.domains)
-        self.webhooks = WebhookDispatcher(self.clock, self.projects, self.identities)
+        # The customer's phone and browser, played from the control plane through the same possession rules.
+        self.customer = Customer(self.clock, self.flows, self.possession, self.projects)
+        self.webhooks = WebhookDispatcher(self.clock, self.projects, self.identities,
+                                          changed=self.changes.notifier("webhooks"))
 
     @property
     def catalogue(self) -> Catalogue:
@@ -96,6 +109,8 @@ class Emulator:
 
     def _flow_expired(self, flow: Flow) -> None:
         self.possession.forget(flow)
+        self.device_keys.forget(flow)
+        self.mobile_auth.forget(flow)
         self.faults.forget_flow(flow.project_id, flow.correlation_id)
         self.channels.close(flow.auth_id)
 
@@ -107,9 +122,11 @@ class Emulator:
         return self.personas.catalogue
 
     def shut_down(self) -> None:
-        """The process is stopping: long-poll waiters (SMS, webhook deliveries) answer 503 at once."""
+        """The process is stopping: long-poll waiters (SMS, webhook deliveries) answer 503 at once, and
+        event streams end."""
         self.outbox.close()
         self.webhooks.close()
+        self.changes.close()
 
     def reset(self, project_id: str | None = None) -> None:
         """Forget state: everything (clock and runtime project changes too), or one project's."""

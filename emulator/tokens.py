@@ -93,9 +93,17 @@ class TokenIssuer:
         first_step: str,
         phone_known: bool,
         expires_at: float,
+        challenge: str = "",
+        user_verification: str = "",
     ) -> str:
-        method = "otp" if first_step == "mobile/otp" else "inln"
+        """`first_step` is auth.next. A Prove Key (device/passive) or Mobile Auth (mobile/instant) token
+        falls back to OTP, so it names the OTP method; `challenge` is auth.chlg, which the SDK signs
+        when it registers or proves its key; `user_verification` ("pref", "req") is uvlvl, which
+        makes it start WebAuthn (left out, as the SDK wants it for the silent Prove Key)."""
+        method = "otp" if first_step in ("mobile/otp", "device/passive", "mobile/instant") else "inln"
         subs: dict[str, Any] = {"mob": {"auths": {method: {"mnp": True}}}} if phone_known else {}
+        if user_verification:
+            subs["dev"] = {"auths": {"pasv": {"uvlvl": user_verification}}}  # `dev` needs its `auths` (§2.2)
         claims = {
             "iss": self._issuer,
             "sub": flow_id,
@@ -111,6 +119,8 @@ class TokenIssuer:
                 "subs": subs,
             },
         }
+        if challenge:
+            claims["auth"]["chlg"] = challenge
         return jwt.encode(claims, self._key, algorithm="HS256", json_encoder=_AtobSafeEncoder)
 
     def check_auth_token(self, token: str | None) -> AuthTokenClaims:

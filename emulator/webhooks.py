@@ -57,6 +57,7 @@ class Attempt:
     status: int | None = None
     latency_ms: float = 0.0
     error: str = ""
+    signature: str = ""  # the X-Prove-Authorization JWT it carried, for checking a receiver's verification
 
     @property
     def succeeded(self) -> bool:
@@ -75,6 +76,8 @@ class Attempt:
             out["status"] = self.status
         if self.error:
             out["error"] = self.error
+        if self.signature:
+            out["signature"] = self.signature
         return out
 
 
@@ -91,6 +94,7 @@ class Delivery:
     reason: str = ""
     attempts: list[Attempt] = field(default_factory=list)
     next_attempt_at: float | None = None
+    resent_from: str = ""  # the delivery whose payload this one sends again
     _timer: Timer | None = None
 
     @property
@@ -114,6 +118,8 @@ class Delivery:
             out["url"] = self.url
         if self.reason:
             out["reason"] = self.reason
+        if self.resent_from:
+            out["resentFrom"] = self.resent_from
         if self.next_attempt_at is not None and not self.final:
             out["nextAttemptAt"] = rfc3339(self.next_attempt_at)
         return out
@@ -202,11 +208,13 @@ class WebhookDispatcher:
         projects: ProjectRegistry,
         identities: IdentityStore,
         sender: Sender = http_sender,
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
         self.clock = clock
         self.projects = projects
         self.identities = identities
         self.sender = sender
+        self._changed = changed  # told when a delivery is logged, changes status or gets an attempt (the UI)
         self._log: OrderedDict[str, Delivery] = OrderedDict()
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -239,6 +247,23 @@ class WebhookDispatcher:
         assert project is not None and project.webhook is not None
         delivery = self._new_delivery(project_id, "", sample_events(self.clock.now()), project.webhook, test=True)
         self._schedule(delivery, delay=0.0)
+        return delivery
+
+    def resend(self, delivery_id: str) -> Delivery | None:
+        """The same payload (same events, same eventIds) again, as a new delivery to the project's webhook
+        as it is now; like a receiver's "redeliver", the event rules are not asked again. None if unknown."""
+        original = self._log.get(delivery_id)
+        if original is None:
+            return None
+        project = self.projects.get(original.project_id)
+        webhook = project.webhook if project else None
+        delivery = self._new_delivery(original.project_id, original.identity_id, [dict(e) for e in original.events],
+                                      webhook, test=original.test)
+        delivery.resent_from = original.id
+        if webhook is None or not webhook.url:
+            delivery.status, delivery.reason = "suppressed", "the project has no webhook configured"
+        else:
+            self._schedule(delivery, delay=0.0)
         return delivery
 
     def _suppression(self, identity: EnrolledIdentity, webhook: WebhookSettings | None) -> str:
@@ -281,18 +306,21 @@ class WebhookDispatcher:
         )
         self._log[delivery.id] = delivery
         self._trim_log()
+        self._changed()
         return delivery
 
     def _schedule(self, delivery: Delivery, delay: float) -> None:
         delivery.status = "scheduled"
         delivery.next_attempt_at = self.clock.now() + delay
         delivery._timer = self.clock.call_at(delivery.next_attempt_at, lambda: self._start_attempt(delivery))
+        self._changed()
 
     def _start_attempt(self, delivery: Delivery) -> None:
         if delivery.final:
             return
         delivery.status = "sending"
         delivery._timer = None
+        self._changed()
         self._in_flight += 1
         task = asyncio.get_running_loop().create_task(self._attempt(delivery))
         self._tasks.add(task)
@@ -311,9 +339,10 @@ class WebhookDispatcher:
                               correlation_id=str(uuid.uuid4()), url=webhook.url)
             delivery.url = webhook.url
             body = json.dumps(delivery.events).encode()
+            attempt.signature = sign(webhook.secret, delivery.project_id)
             headers = {
                 "Content-Type": "application/json",
-                "X-Prove-Authorization": f"Bearer {sign(webhook.secret, delivery.project_id)}",
+                "X-Prove-Authorization": f"Bearer {attempt.signature}",
                 "X-Correlation-ID": attempt.correlation_id,
             }
             if self._semaphore is None:
@@ -348,6 +377,7 @@ class WebhookDispatcher:
             self._in_flight -= 1
             for waiter in self._waiters:
                 waiter.set()
+            self._changed()
 
     async def settle(self, timeout: float, delivery: Delivery | None = None) -> None:
         """Wait (real time) until no attempt is in flight (only `delivery`'s, if given), or `timeout`
@@ -404,3 +434,4 @@ class WebhookDispatcher:
                 for timer in timers:
                     timer.cancel()
                 del self._schedules[identity_id]
+        self._changed()

@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from emulator.pytest_plugin import EmulatorHandle
+from emulator.client import EmulatorClient
 from tests.spec_check import SpecChecker
 from tests.prove_calls import READY
 
@@ -26,16 +26,16 @@ def spec_checker(prove_emulator_server) -> SpecChecker:
 
 
 @pytest.fixture
-def emu(prove_emulator: EmulatorHandle, spec_checker: SpecChecker) -> Iterator["Emu"]:
+def emu(prove_emulator: EmulatorClient, spec_checker: SpecChecker) -> Iterator["Emu"]:
     """The emulator fixture, with every reply checked against /openapi.json."""
     prove_emulator.http.event_hooks["response"].append(spec_checker.check)
     yield Emu(prove_emulator)
 
 
 class Emu:
-    """Test helpers on top of the plugin's handle."""
+    """Test helpers on top of the plugin's client."""
 
-    def __init__(self, handle: EmulatorHandle) -> None:
+    def __init__(self, handle: EmulatorClient) -> None:
         self.handle = handle
         self.http = handle.http
         self._token: str | None = None

@@ -52,6 +52,14 @@ def pass_otp(emu, auth_token: str, mobile_number: str | None = None) -> None:
     assert emu.client(auth_token, "mobile/otp/finish", {"otp": OTP}) == {"next": "done"}
 
 
+def pass_mobile_auth(emu, auth_token: str) -> dict[str, Any]:
+    """Mobile Auth through the device channel, as the Web SDK does it over http: start, then finish with
+    the vfp that the redirectUrl's testVfp hook hands the mobile-auth library. Returns finish's reply."""
+    started = emu.client(auth_token, "mobile/instant/start", {"cellularIp": None, "implementation": "fetch"})
+    vfp = httpx.URL(started["data"]["redirectUrl"]).params["testVfp"]
+    return emu.client(auth_token, "mobile/instant/finish", {"vfp": vfp})
+
+
 def click_instant_link(emu, auth_token: str, phone: str) -> httpx.Response:
     """The desktop Web SDK sends the Instant Link; the customer's phone opens it."""
     assert emu.client(auth_token, "mobile/instantlink/start", IL_START) == {"data": {}}

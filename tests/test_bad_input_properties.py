@@ -244,6 +244,11 @@ class Harness:
             self.expect(200, "POST", step, json={"correlationId": unified["correlationId"], "phoneNumber": "2001004014"},
                         headers=self.bearer())
         assert self.emulator.prove_keys.all(), "the harness needs a bound Prove Key"
+        # Unify flows at the device channel's steps before possession: the Prove Key and Mobile Auth.
+        self.key_flow = self.expect(200, "POST", "/v3/unify", headers=self.bearer(),
+                                    json={"possessionType": "mobile", "phoneNumber": "2001004015"})
+        self.mobile_auth_flow = self.expect(200, "POST", "/v3/unify", headers=self.bearer(),
+                                            json={"possessionType": "mobile", "phoneNumber": "2001004016"})
         # A second domain, with a link request pending from this one.
         self.expect(200, "PUT", "/__emulator/projects/team-b", json={"clientSecret": "secret-b"})
         self.expect(200, "POST", "/v3/domain/link", json={"pcid": TEAM_B_PCID}, headers=self.bearer())
@@ -592,10 +597,18 @@ def test_prove_api_refuses_bad_access_tokens(harness: Harness, authorization: st
 # -- the Web SDK's device channel ---------------------------------------------------------------------
 
 DEVICE_STEPS = ("mobile/otp/start", "mobile/otp/finish", "mobile/otp/error",
-                "mobile/instantlink/start", "mobile/instantlink/error")
+                "mobile/instantlink/start", "mobile/instantlink/error",
+                # the steps before possession (issue 11): the Prove Key, signed requests, Mobile Auth
+                "device/passive/register", "device/passive/verify", "device/passive/error", "device/fido2/start",
+                "challenge", "device/unregister", "mobile/instant/start", "mobile/instant/finish",
+                "mobile/instant/error")
 
 
 def _token_for(harness: Harness, step: str) -> str:
+    if step.startswith(("device/", "challenge")):
+        return harness.key_flow["authToken"]
+    if step.startswith("mobile/instant/"):
+        return harness.mobile_auth_flow["authToken"]
     return (harness.otp_flow if "/otp/" in step else harness.link_flow)["authToken"]
 
 
@@ -820,6 +833,12 @@ def test_reset_refuses_bad_bodies_and_forgets_nothing(harness: Harness, body: by
         assert_8001(response, "body", "field 'project'")
 
 
+def control_path(harness: Harness, template: str) -> str:
+    """A control-plane path with real ids (a live flow, its number), so that only the body is wrong."""
+    return (template.replace("{clientId}", DEFAULT_CLIENT_ID).replace("{identityId}", harness.identity_id)
+            .replace("{correlationId}", harness.otp_flow["correlationId"]).replace("{phoneNumber}", "2025550100"))
+
+
 def _json_bodied_control_writes() -> list[tuple[str, str]]:
     """Every control-plane POST/PUT that takes a JSON body, from the spec: (method, path template)."""
     spec = spec_checker().spec
@@ -839,7 +858,7 @@ def test_every_control_plane_write_refuses_malformed_bodies(
 ) -> None:
     with harness.example():
         method, template = write  # ids in the path are real, so that only the body is wrong
-        path = template.replace("{clientId}", DEFAULT_CLIENT_ID).replace("{identityId}", harness.identity_id)
+        path = control_path(harness, template)
         response = harness.send(method, path, content=body, headers={"Content-Type": "application/json"})
         assert response.status_code == 400, response.text
         assert_8001_envelope(response)
@@ -988,6 +1007,9 @@ CONTROL_BODIES = {
     "/__emulator/projects/{clientId}/webhook": {"url": "http://127.0.0.1:9/h", "timeoutSeconds": 2,
                                                 "retrySchedule": [0, 60]},
     "/__emulator/identities/{identityId}/events": {"eventType": "DISCONNECT", "details": {"reason": "x", "n": 1}},
+    "/__emulator/flows/{correlationId}/customer": {"action": "error", "errorCode": 10001, "message": "m",
+                                                   "isMobile": False},
+    "/__emulator/phones/{phoneNumber}/customer": {"action": "enter-code", "code": "0000", "project": DEFAULT_CLIENT_ID},
 }
 
 
@@ -1000,7 +1022,7 @@ def test_every_control_plane_write_refuses_numbers_that_are_not_finite(
         method, template = write
         valid = CONTROL_BODIES.get(template, {})
         where = data.draw(st.sampled_from(json_paths(valid) or [("unknownKey",)]), label="where")
-        path = template.replace("{clientId}", DEFAULT_CLIENT_ID).replace("{identityId}", harness.identity_id)
+        path = control_path(harness, template)
         response = harness.send(method, path, content=with_raw_number(valid, where, number),
                                 headers={"Content-Type": "application/json"})
         assert_8001(response, "not a finite number")
@@ -1042,7 +1064,8 @@ def raw_json(value: Any) -> bytes:
 
 
 @SETTINGS
-@given(text=lone_surrogates, where=st.sampled_from(["verify", "otp error", "instant link error", "project", "fault"]))
+@given(text=lone_surrogates, where=st.sampled_from(["verify", "otp error", "instant link error", "project", "fault",
+                                                    "customer error"]))
 def test_unpaired_surrogates_never_poison_later_replies(text: str, where: str) -> None:
     """JSON may carry "\\ud800"; whatever the emulator does with it, no later reply may break."""
     harness = Harness()  # these requests may be accepted: each example gets its own emulator
@@ -1056,6 +1079,9 @@ def test_unpaired_surrogates_never_poison_later_replies(text: str, where: str) -
     elif where == "fault":
         harness.send("POST", "/__emulator/faults", content=raw_json({"endpoint": text, "status": 500}),
                      headers=json_headers)
+    elif where == "customer error":
+        harness.send("POST", f"/__emulator/flows/{harness.otp_flow['correlationId']}/customer",
+                     content=raw_json({"action": "error", "message": text}), headers=json_headers)
     else:
         flow = harness.otp_flow if where == "otp error" else harness.link_flow
         step = "mobile/otp/error" if where == "otp error" else "mobile/instantlink/error"

@@ -17,7 +17,8 @@ import pytest
 
 from emulator.access import ADMIN_TOKEN_HEADER, AccessPolicy, Surface, surface_of
 from emulator.http.app import create_app
-from emulator.pytest_plugin import EmulatorHandle, admin_token_of
+from emulator.client import EmulatorClient
+from emulator.pytest_plugin import admin_token_of
 from emulator.server import BackgroundServer, ThreadedServer
 from emulator.service import Emulator
 from tests.prove_calls import IL_START, ok, refused
@@ -36,19 +37,19 @@ DESKTOP_VERIFY = {"firstName": "Casey", "lastName": "Client", "phoneNumber": "20
                   "possessionType": "desktop", "finalTargetUrl": "https://app.example.com/done"}
 ADMIN_TOKEN = "s3cret-admin-token"
 
-Serve = Callable[..., EmulatorHandle]
+Serve = Callable[..., EmulatorClient]
 
 
 @pytest.fixture
 def serve() -> Iterator[Serve]:
     """serve(admin_token=None, public_origin=None, **policy): another emulator with that access policy
     (and --public-url), its replies checked against its own /openapi.json (which documents the guard)."""
-    started: list[tuple[BackgroundServer, EmulatorHandle]] = []
+    started: list[tuple[BackgroundServer, EmulatorClient]] = []
 
-    def start(admin_token: str | None = None, public_origin: str | None = None, **policy: Any) -> EmulatorHandle:
+    def start(admin_token: str | None = None, public_origin: str | None = None, **policy: Any) -> EmulatorClient:
         server = BackgroundServer(Emulator(), access=AccessPolicy(admin_token=admin_token, **policy)).start()
         server.emulator.public_origin = public_origin or server.emulator.public_origin
-        handle = EmulatorHandle(server.base_url, admin_token=admin_token)
+        handle = EmulatorClient(server.base_url, admin_token=admin_token or "")
         checker = SpecChecker(httpx.get(server.base_url + "/openapi.json").json())
         handle.http.event_hooks["response"].append(checker.check)
         started.append((server, handle))

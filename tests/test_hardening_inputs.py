@@ -392,7 +392,7 @@ def _field_rules(item: Any) -> list[str]:
 
 
 def _sites_of(case: Case, option: int | None, spec: Obj, path: tuple[str | int, ...]) -> list[Site]:
-    sites = []
+    sites = [Site(case, option, path, "unknown field")] if spec.closed else []
     for item in spec.fields:
         here = (*path, item.name)
         sites += [Site(case, option, here, rule) for rule in _field_rules(item)]
@@ -524,7 +524,7 @@ def valid_object(draw: st.DrawFn, spec: Obj, force: tuple[str | int, ...] = (),
         if isinstance(item, Text) and item.required_when and _triggered(spec, item, body) and not _present(
                 body.get(item.name)):
             body[item.name] = draw(valid_text(item))
-    if draw(st.booleans()):  # a key the rules do not know: both ignore it
+    if not spec.closed and draw(st.booleans()):  # a key the rules do not know: both ignore it (open bodies)
         body[draw(unknown_key(spec, avoid))] = draw(st.none() | st.integers() | st.text(max_size=5) | st.booleans())
     return body
 
@@ -621,6 +621,11 @@ def breaking_sample(draw: st.DrawFn, site: Site) -> tuple[dict[str, Any], str]:
         body[other_field] = draw(valid_value(next(item for item in other.fields if item.name == other_field)))
         return body, "are both given"
     spec, avoid = _shape(site)
+    if site.rule == "unknown field":  # a closed body (the control plane's): a key it does not declare
+        assert not site.path, "closed bodies are top-level ones"
+        body = draw(valid_object(spec, avoid=avoid))
+        body[draw(unknown_key(spec, avoid))] = draw(st.none() | st.integers() | st.text(max_size=5))
+        return body, "unknown field"
     body = draw(valid_object(spec, force=site.path[:-1], avoid=avoid))
     parent_rules, item = _declared(spec, site.path)
     holder = _container(body, site.path)

@@ -18,7 +18,7 @@ import pytest
 
 from emulator.http.app import create_app
 from emulator.http.prefix import normalize_path_prefix
-from emulator.pytest_plugin import EmulatorHandle
+from emulator.client import EmulatorClient
 from emulator.server import ThreadedServer
 from emulator.service import Emulator
 from tests.conftest import Emu
@@ -47,7 +47,7 @@ def prefixed_server() -> Iterator[tuple[ThreadedServer, SpecChecker]]:
 def pre(prefixed_server) -> Iterator[Emu]:
     """Like `emu`, on the prefixed emulator: reset, and every reply checked against its spec."""
     server, checker = prefixed_server
-    handle = EmulatorHandle(server.base_url)
+    handle = EmulatorClient(server.base_url, admin_token="")
     handle.reset()
     handle.http.event_hooks["response"].append(checker.check)
     yield Emu(handle)

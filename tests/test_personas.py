@@ -20,7 +20,8 @@ from emulator.phone import normalize
 from emulator.projects import PRODUCTS
 from emulator.scenarios.loader import default_pack_dir, load_catalogue
 from emulator.scenarios.model import Catalogue
-from tests.prove_calls import auth_claims, ok, pass_otp, project_token, refused
+from tests.prove_calls import auth_claims, ok, pass_mobile_auth, pass_otp, project_token, refused
+from tests.soft_device import SoftDevice
 
 
 @functools.cache
@@ -141,14 +142,26 @@ def run_verified_users(emu, persona: dict[str, Any], token: str) -> None:
 
 
 def run_unify(emu, persona: dict[str, Any], token: str) -> None:
+    """On mobile: short-term users need no client; Mobile Auth users start at mobile/instant (the
+    carrier recognises them); the others at the Prove Key, whose registration OTP then binds."""
     phone = persona["phoneNumber"]
     started = ok(emu.post("/v3/unify", {"possessionType": "mobile", "phoneNumber": phone}, token=token))
-    assert started["success"] == "pending" and auth_claims(started["authToken"])["next"] == "mobile/otp"
-    possession(emu, persona, started["authToken"])
+    mobile_auth = "mobileAuth" in persona.get("unify", {})
+    first_step = "mobile/otp" if short_term(persona) else "mobile/instant" if mobile_auth else "device/passive"
+    assert started["success"] == "pending" and auth_claims(started["authToken"])["next"] == first_step
+    device = SoftDevice()
+    if first_step == "mobile/instant":
+        assert pass_mobile_auth(emu, started["authToken"]) == {"next": "done"}  # no SMS
+        assert emu.sms(correlation_id=started["correlationId"]) == []
+    elif first_step == "device/passive":
+        assert device.register(emu, started["authToken"])["next"] == "mobile/otp"
+        pass_otp(emu, started["authToken"])
     status = ok(emu.post("/v3/unify-status", {"correlationId": started["correlationId"]}, token=token))
     assert status["success"] == "true" and status["phoneNumber"] == phone and status["proveId"]
     has_prove_key = persona.get("unify", {}).get("mode", "prove-key") == "prove-key"
     assert ("deviceId" in status) is has_prove_key  # short-term users create no Prove Key
+    if first_step == "device/passive":
+        assert status["deviceId"] == device.device_id  # the browser's own key
 
 
 def run_identity_manager(emu, persona: dict[str, Any], token: str) -> None:

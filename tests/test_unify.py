@@ -19,8 +19,10 @@ from tests.prove_calls import (
     project_token,
     refused,
 )
+from tests.soft_device import SoftDevice
 
 LORANT = "2001004014"  # Unified Auth user: Prove possession, or customer-supplied possession
+LANEY = "2001004015"  # another Unified Auth user
 BARBARAANNE = "2001004018"  # short-term: always passes, no Prove Key
 JANOS_INTL = "+2001004029"  # short-term, international
 UNIFY_FAIL = "2025550114"  # the emulator's "unify-status answers false" number
@@ -46,29 +48,45 @@ def bind(emu, correlation_id: str, phone: str = LORANT, **fields: Any):
     return emu.post("/v3/unify-bind", {"correlationId": correlation_id, "phoneNumber": phone, **fields})
 
 
-def bound_key(emu, phone: str = LORANT) -> dict[str, Any]:
-    """Bind a Prove Key to `phone` through a mobile unify with OTP; the successful unify-status."""
+def bound_key(emu, phone: str = LORANT, device: SoftDevice | None = None) -> dict[str, Any]:
+    """A mobile unify as a browser without a key runs it: register the device's key, then OTP, which
+    binds it to `phone`. The successful unify-status; `device` (if given) holds the key."""
+    device = device or SoftDevice()
     started = unify(emu, phone)
+    assert device.register(emu, started["authToken"]) == {"data": {"deviceId": device.device_id},
+                                                          "next": "mobile/otp"}
     pass_otp(emu, started["authToken"])
     result = status(emu, started["correlationId"])
-    assert result["success"] == "true" and result["deviceId"], result
+    assert result["success"] == "true" and result["deviceId"] == device.device_id, result
     return result
 
 
 # -- possessionType ---------------------------------------------------------------------------------------
 
 
-def test_mobile_possession_runs_an_otp_and_binds_a_prove_key(emu):
+def test_mobile_possession_starts_at_the_prove_key_then_runs_an_otp_that_binds_it(emu):
     started = unify(emu, LORANT, "mobile")
     claims = auth_claims(started["authToken"])
-    assert claims["next"] == "mobile/otp"
-    assert claims["subs"] == {"mob": {"auths": {"otp": {"mnp": True}}}}
+    assert claims["next"] == "device/passive"  # where Prove's mobile tokens start (protocol §2.3)
+    assert claims["subs"] == {"mob": {"auths": {"otp": {"mnp": True}}}}  # no uvlvl: the silent Prove Key
+    assert len(claims["chlg"]) == 32  # what the device signs
+    assert status(emu, started["correlationId"]) == {"success": "pending", "phoneNumber": LORANT}
+    device = SoftDevice()
+    assert device.register(emu, started["authToken"])["next"] == "mobile/otp"
     assert status(emu, started["correlationId"]) == {"success": "pending", "phoneNumber": LORANT}
     pass_otp(emu, started["authToken"])
     result = status(emu, started["correlationId"])
     assert set(result) == {"success", "phoneNumber", "proveId", "deviceId"}
     assert result["success"] == "true" and result["phoneNumber"] == LORANT
-    assert result["proveId"] != result["deviceId"]
+    assert result["deviceId"] == device.device_id and result["proveId"] != result["deviceId"]
+
+
+def test_an_otp_without_a_registered_device_binds_a_key_no_device_holds(emu):
+    """A client that skips the Prove Key step (tests, the customer actions) still gets a deviceId."""
+    started = unify(emu, LORANT, "mobile")
+    pass_otp(emu, started["authToken"])
+    result = status(emu, started["correlationId"])
+    assert result["success"] == "true" and result["deviceId"]
 
 
 def test_desktop_possession_for_lorant_is_an_instant_link_and_gives_no_device_id(emu):
@@ -142,32 +160,40 @@ def test_bind_on_a_flow_with_prove_possession_is_8003(emu, possession):
 # -- Prove Keys: recognition and rebind ---------------------------------------------------------------
 
 
-def test_a_second_mobile_unify_is_recognised_by_the_prove_key(emu):
-    first = bound_key(emu)
+def test_a_second_mobile_unify_from_the_same_device_is_recognised_by_its_key(emu):
+    device = SoftDevice()
+    first = bound_key(emu, device=device)
     again = unify(emu, LORANT, "mobile")
-    # The SDK's first step is "done": AuthFinishStep runs without any possession traffic.
-    assert auth_claims(again["authToken"])["next"] == "done"
+    assert auth_claims(again["authToken"])["next"] == "device/passive"  # the device proves its key
+    assert device.verify(emu, again["authToken"]) == {"next": "done"}
     assert status(emu, again["correlationId"]) == first
     assert emu.sms(correlation_id=again["correlationId"]) == []
 
 
+def test_another_device_of_the_number_registers_its_own_key(emu):
+    first = bound_key(emu)
+    second = bound_key(emu)  # a fresh browser: a new key, then OTP
+    assert second["deviceId"] != first["deviceId"] and second["proveId"] == first["proveId"]
+
+
 def test_the_prove_key_is_found_whether_the_number_has_plus_one_or_not(emu):
-    first = bound_key(emu, "+1" + LORANT)
+    device = SoftDevice()
+    first = bound_key(emu, "+1" + LORANT, device=device)
     again = unify(emu, LORANT, "mobile")
-    assert auth_claims(again["authToken"])["next"] == "done"
+    assert device.verify(emu, again["authToken"]) == {"next": "done"}
     assert status(emu, again["correlationId"])["deviceId"] == first["deviceId"]
 
 
-def test_a_key_bound_by_unify_bind_is_recognised_later(emu):
+def test_a_key_bound_by_unify_bind_is_recognised_by_customer_possession_later(emu):
     started = unify(emu, LORANT, "none")
     status(emu, started["correlationId"])
     bound = ok(bind(emu, started["correlationId"]))
-    mobile = unify(emu, LORANT, "mobile")
-    assert auth_claims(mobile["authToken"])["next"] == "done"
-    assert status(emu, mobile["correlationId"]) == bound
-    # Customer-supplied possession is not asked for again either.
+    # Customer-supplied possession is not asked for again: the server has only the number to go by.
     again = unify(emu, LORANT, "none")
     assert status(emu, again["correlationId"]) == bound
+    # No browser holds that key: a mobile unify asks the device for its own.
+    mobile = unify(emu, LORANT, "mobile")
+    assert auth_claims(mobile["authToken"])["next"] == "device/passive"
 
 
 def test_desktop_keeps_the_prove_id_of_the_bound_key_but_has_no_device_id(emu):
@@ -180,30 +206,56 @@ def test_desktop_keeps_the_prove_id_of_the_bound_key_but_has_no_device_id(emu):
 
 
 def test_prove_keys_belong_to_one_project(emu):
-    bound_key(emu)
+    device = SoftDevice()
+    bound_key(emu, device=device)
     other = project_token(emu, "unify-b", "unify")
     started = unify(emu, LORANT, "mobile", token=other)
-    assert auth_claims(started["authToken"])["next"] == "mobile/otp"
+    reply = device.verify(emu, started["authToken"])
+    assert reply["error"]["code"] == 10006 and reply["next"] == "device/passive"  # unknown there: register
 
 
-def test_rebind_replaces_the_prove_key_after_possession(emu):
-    first = bound_key(emu)
+def test_a_key_bound_to_another_number_fails_until_rebind_re_associates_it(emu):
+    """Prove: rebind "re-associates the Prove Key with the newly verified number after a previous
+    success=false"."""
+    device = SoftDevice()
+    first = bound_key(emu, LORANT, device=device)
+    laney = unify(emu, LANEY, "mobile")
+    reply = device.verify(emu, laney["authToken"])
+    assert reply["error"]["code"] == 10001 and "rebind" in reply["error"]["message"] and reply["next"] == "done"
+    assert status(emu, laney["correlationId"], phoneNumber=LANEY) == {"success": "false", "phoneNumber": LANEY}
+    rebinding = unify(emu, LANEY, "mobile", rebind=True)
+    assert device.verify(emu, rebinding["authToken"]) == {"next": "mobile/otp"}  # possession again
+    pass_otp(emu, rebinding["authToken"])
+    rebound = status(emu, rebinding["correlationId"])
+    assert rebound["success"] == "true" and rebound["deviceId"] == first["deviceId"]  # the same key, re-associated
+    # The key now stands for Laney, not for Lorant any more.
+    lorant = unify(emu, LORANT, "mobile")
+    assert device.verify(emu, lorant["authToken"])["error"]["code"] == 10001
+    assert status(emu, lorant["correlationId"])["success"] == "false"
+
+
+def test_rebind_without_a_device_replaces_the_numbers_key_after_possession(emu):
+    device = SoftDevice()
+    first = bound_key(emu, device=device)
     started = unify(emu, LORANT, "mobile", rebind=True)
-    assert auth_claims(started["authToken"])["next"] == "mobile/otp"  # not recognised: possession again
-    pass_otp(emu, started["authToken"])
+    pass_otp(emu, started["authToken"])  # no device proved a key: a new one, held by no device
     rebound = status(emu, started["correlationId"])
     assert rebound["success"] == "true" and rebound["deviceId"] != first["deviceId"]
     later = unify(emu, LORANT, "mobile")
-    assert status(emu, later["correlationId"])["deviceId"] == rebound["deviceId"]
+    reply = device.verify(emu, later["authToken"])  # its key was replaced: register again
+    assert reply["error"]["code"] == 10006 and reply["next"] == "device/passive"
 
 
 def test_a_failed_rebind_keeps_the_old_prove_key(emu):
-    first = bound_key(emu)
+    device = SoftDevice()
+    first = bound_key(emu, device=device)
     started = unify(emu, LORANT, "mobile", rebind=True)
+    assert device.verify(emu, started["authToken"]) == {"next": "mobile/otp"}
     emu.client(started["authToken"], "mobile/otp/start", {})
     emu.client(started["authToken"], "mobile/otp/finish", {"otp": "9999"})
     assert status(emu, started["correlationId"])["success"] == "false"
     later = unify(emu, LORANT, "mobile")
+    assert device.verify(emu, later["authToken"]) == {"next": "done"}
     assert status(emu, later["correlationId"]) == first
 
 

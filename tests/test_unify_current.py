@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.prove_calls import auth_claims, click_instant_link, ok, pass_otp, project_token, refused
+from tests.prove_calls import auth_claims, click_instant_link, ok, pass_mobile_auth, pass_otp, project_token, refused
+from tests.soft_device import SoftDevice
 
 LORANT = "2001004014"  # Unified Auth user
 LANEY = "2001004015"
@@ -28,10 +29,12 @@ def status(emu, correlation_id: str, **fields: Any) -> dict[str, Any]:
     return ok(emu.post("/v3/unify-status", {"correlationId": correlation_id, **fields}))
 
 
-def bound(emu, phone: str = LORANT, **fields: Any) -> dict[str, Any]:
-    """A mobile unify through OTP: the successful unify-status (a Prove Key is bound)."""
+def bound(emu, phone: str = LORANT, device: SoftDevice | None = None, **fields: Any) -> dict[str, Any]:
+    """A mobile unify as a browser without a key runs it (register the key, then OTP): the successful
+    unify-status (the device's Prove Key is bound)."""
     started = unify(emu, {"possessionType": "mobile", "phoneNumber": phone, **fields})
-    assert auth_claims(started["authToken"])["next"] == "mobile/otp"
+    assert auth_claims(started["authToken"])["next"] == "device/passive"
+    assert (device or SoftDevice()).register(emu, started["authToken"])["next"] == "mobile/otp"
     pass_otp(emu, started["authToken"])
     result = status(emu, started["correlationId"])
     assert result["success"] == "true" and result["deviceId"], result
@@ -88,9 +91,10 @@ def test_without_check_reputation_there_is_no_evaluation(emu):
 
 
 def test_a_prove_id_from_an_earlier_unify_stands_for_the_number(emu):
-    first = bound(emu)
+    device = SoftDevice()
+    first = bound(emu, device=device)
     again = unify(emu, {"possessionType": "mobile", "proveId": first["proveId"], **NEWER})
-    assert auth_claims(again["authToken"])["next"] == "done"  # the number's Prove Key is recognised
+    assert device.verify(emu, again["authToken"]) == {"next": "done"}  # the number's Prove Key is recognised
     assert status(emu, again["correlationId"]) == first
 
 
@@ -182,26 +186,50 @@ def test_bad_newer_fields_are_8001(emu, field, value, rule):
     assert rule in refused(emu.post("/v3/unify", body), 400, 8001)
 
 
-def test_mobile_auth_enabled_still_runs_an_otp(emu):
-    started = unify(emu, {"possessionType": "mobile", "phoneNumber": "2001004016", "mobileAuthEnabled": True, **NEWER})
-    assert auth_claims(started["authToken"])["next"] == "mobile/otp"
+def test_mobile_auth_enabled_false_skips_mobile_auth_for_a_mobile_auth_user(emu):
+    started = unify(emu, {"possessionType": "mobile", "phoneNumber": "2001004016", "mobileAuthEnabled": False,
+                          **NEWER})
+    assert auth_claims(started["authToken"])["next"] == "device/passive"
+
+
+def test_mobile_auth_enabled_true_for_another_number_falls_back_to_otp(emu):
+    started = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT, "mobileAuthEnabled": True, **NEWER})
+    assert auth_claims(started["authToken"])["next"] == "mobile/instant"
+    reply = pass_mobile_auth(emu, started["authToken"])
+    assert reply["next"] == "mobile/otp" and reply["error"]["code"] == 10001  # not recognised: OTP instead
+    pass_otp(emu, started["authToken"])
+    assert status(emu, started["correlationId"])["success"] == "true"
 
 
 # -- deviceId and revoke -----------------------------------------------------------------------------------------
 
 
 def test_the_devices_current_prove_key_is_recognised(emu):
-    first = bound(emu)
+    device = SoftDevice()
+    first = bound(emu, device=device)
     again = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT, "deviceId": first["deviceId"], **NEWER})
-    assert auth_claims(again["authToken"])["next"] == "done"
+    assert auth_claims(again["authToken"])["next"] == "device/passive"
+    assert device.verify(emu, again["authToken"]) == {"next": "done"}
     assert status(emu, again["correlationId"]) == first
 
 
-def test_an_unknown_device_id_needs_possession_and_binds_a_new_key(emu):
+def test_an_unknown_device_id_needs_possession_and_binds_the_devices_key(emu):
+    device = SoftDevice()
+    first = bound(emu, device=device)
+    started = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT,
+                          "deviceId": "8a1d2c6e-1111-4b08-83ba-75d08780aebd", **NEWER})
+    # The backend expects another key than the device's: possession again, even for a good key.
+    assert device.verify(emu, started["authToken"]) == {"next": "mobile/otp"}
+    pass_otp(emu, started["authToken"])
+    result = status(emu, started["correlationId"])
+    assert result["deviceId"] == first["deviceId"] != "8a1d2c6e-1111-4b08-83ba-75d08780aebd"
+    assert result["proveId"] == first["proveId"]
+
+
+def test_an_unknown_device_id_without_a_device_binds_a_new_key(emu):
     first = bound(emu)
     started = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT,
                           "deviceId": "8a1d2c6e-1111-4b08-83ba-75d08780aebd", **NEWER})
-    assert auth_claims(started["authToken"])["next"] == "mobile/otp"
     pass_otp(emu, started["authToken"])
     result = status(emu, started["correlationId"])
     assert result["deviceId"] not in (first["deviceId"], "8a1d2c6e-1111-4b08-83ba-75d08780aebd")
@@ -209,19 +237,25 @@ def test_an_unknown_device_id_needs_possession_and_binds_a_new_key(emu):
 
 
 def test_revoke_makes_the_next_mobile_unify_need_possession_and_bind_a_new_key(emu):
-    first = bound(emu)
+    device = SoftDevice()
+    first = bound(emu, device=device)
     assert ok(revoke(emu, first["deviceId"])) == {"success": True}
     started = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT})  # 0.9.6 style: by number
-    assert auth_claims(started["authToken"])["next"] == "mobile/otp"  # not recognised any more
+    # The revoked key is not recognised: the SDK deletes it (10006), registers a new one, then OTP.
+    reply = device.verify(emu, started["authToken"])
+    assert reply["error"]["code"] == 10006 and "revoked" in reply["error"]["message"]
+    assert reply["next"] == "device/passive"
+    fresh = SoftDevice()  # the browser's new key
+    assert fresh.register(emu, started["authToken"])["next"] == "mobile/otp"
     pass_otp(emu, started["authToken"])
     rebound = status(emu, started["correlationId"])
-    assert rebound["success"] == "true" and rebound["deviceId"] != first["deviceId"]
+    assert rebound["success"] == "true" and rebound["deviceId"] == fresh.device_id != first["deviceId"]
     assert rebound["proveId"] == first["proveId"]
-    # The new key is recognised; the revoked one names no valid key.
+    # The new key is recognised; the revoked one proves nothing.
     later = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT, "deviceId": rebound["deviceId"], **NEWER})
-    assert auth_claims(later["authToken"])["next"] == "done"
+    assert fresh.verify(emu, later["authToken"]) == {"next": "done"}
     stale = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT, "deviceId": first["deviceId"], **NEWER})
-    assert auth_claims(stale["authToken"])["next"] == "mobile/otp"
+    assert device.verify(emu, stale["authToken"])["error"]["code"] == 10006
 
 
 def test_after_revoke_customer_supplied_possession_is_asked_for_again(emu):
@@ -243,11 +277,12 @@ def test_revoking_an_unknown_device_is_404_naming_it(emu):
 
 
 def test_another_projects_key_cannot_be_revoked(emu):
-    first = bound(emu)
+    device = SoftDevice()
+    first = bound(emu, device=device)
     other = project_token(emu, "unify-b", "unify")
     refused(revoke(emu, first["deviceId"], token=other), 404, 8011)
     again = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT})
-    assert auth_claims(again["authToken"])["next"] == "done"  # still valid in its own project
+    assert device.verify(emu, again["authToken"]) == {"next": "done"}  # still valid in its own project
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -291,11 +326,12 @@ def test_binding_again_and_again_keeps_one_key_per_number(emu, prove_emulator_se
 
 
 def test_a_project_reset_forgets_its_prove_keys(emu):
-    device_id = bound(emu)["deviceId"]
+    device = SoftDevice()
+    device_id = bound(emu, device=device)["deviceId"]
     emu.reset(emu.client_id)
     refused(emu.post("/v3/device/revoke", {"clientRequestId": "r", "deviceId": device_id}), 404, 8011)
     started = unify(emu, {"possessionType": "mobile", "phoneNumber": LORANT})
-    assert auth_claims(started["authToken"])["next"] == "mobile/otp"
+    assert device.verify(emu, started["authToken"])["error"]["code"] == 10006  # unknown now: register again
 
 
 def test_the_latest_flow_is_found_by_number_even_on_a_frozen_clock(emu):

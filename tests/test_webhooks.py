@@ -17,7 +17,7 @@ import jwt
 import pytest
 
 from emulator.projects import DEFAULT_CLIENT_ID, ProjectsFileError, WebhookSettings, load_projects_file
-from emulator.pytest_plugin import EmulatorHandle
+from emulator.client import EmulatorClient
 from emulator.server import BackgroundServer
 from emulator.service import Emulator
 from emulator.webhooks import EVENT_TYPES, AttemptResult, event_json
@@ -518,7 +518,7 @@ def test_the_projects_file_webhook_key_configures_delivery(tmp_path, receiver):
     assert project.webhook == WebhookSettings(url=receiver.url, secret="whsec_from-the-projects-file-0123456789abcdef",
                                               timeout_seconds=2.0, retry_schedule=(0.0, 30.0))
     server = BackgroundServer(Emulator(projects=[project])).start()
-    handle = EmulatorHandle(server.base_url, "hooks-client", "hooks-secret")
+    handle = EmulatorClient(server.base_url, "hooks-client", "hooks-secret", admin_token="")
     try:
         handle.reset()  # a declared webhook survives a reset
         webhook = handle.http.get("/__emulator/projects/hooks-client/webhook").json()

@@ -9,6 +9,8 @@ from emulator.clock import rfc3339
 from emulator.scenarios.model import Persona
 
 if TYPE_CHECKING:
+    from emulator.flows.device_keys import KeyStep
+    from emulator.flows.mobile_auth import MobileAuthStep
     from emulator.flows.possession import Possession
 
 FLOW_LIFETIME = 15 * 60
@@ -37,13 +39,21 @@ class Flow:
     final_target_url: str = ""
     client_customer_id: str = ""
     possession: "Possession | None" = None
+    # The steps before possession that the authToken may start at: a Prove Key (device/passive) or
+    # Mobile Auth (mobile/instant). None: the flow has no such step, and their endpoints refuse it.
+    key_step: "KeyStep | None" = None
+    mobile_auth: "MobileAuthStep | None" = None
     auth_token: str = ""
     timeline: list[TimelineEvent] = field(default_factory=list)
     # Set by the product that owns the flow: what follows when possession succeeds or fails.
     on_concluded: Callable[["Flow", float], None] | None = None
+    # Set by the flow store: told of every timeline event (the web UI's event stream).
+    on_recorded: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     def record(self, at: float, event: str, **details: Any) -> None:
         self.timeline.append(TimelineEvent(at, event, {k: v for k, v in details.items() if v not in (None, "")}))
+        if self.on_recorded is not None:
+            self.on_recorded()
 
     @property
     def state(self) -> str:

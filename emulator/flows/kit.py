@@ -50,7 +50,9 @@ class FlowKit:
         }
 
     def issue_auth_token(self, flow: Flow, first_step: str, phone_known: bool) -> str:
-        """The flow's authToken; `first_step` is where the Web SDK starts (e.g. "mobile/otp")."""
+        """The flow's authToken; `first_step` is where the Web SDK starts (e.g. "mobile/otp"). A flow
+        with a Prove Key step passes its challenge (and any uvlvl) to the SDK in the token."""
+        step = flow.key_step
         flow.auth_token = self.tokens.issue_auth_token(
             flow_id=flow.correlation_id,
             auth_id=flow.auth_id,
@@ -58,5 +60,7 @@ class FlowKit:
             first_step=first_step,
             phone_known=phone_known,
             expires_at=flow.expires_at,
+            challenge=step.challenge if step is not None else "",
+            user_verification=step.user_verification if step is not None else "",
         )
         return flow.auth_token

@@ -297,6 +297,14 @@ class PossessionService:
             self._conclude(flow, success=False, reason=f"the client reported: {message}")
         return ClientReply(next="" if flow.persona.terminal_reply is TerminalReply.HARD else "done")
 
+    def settle(self, flow: Flow, *, success: bool, reason: str) -> None:
+        """Possession decided without a code or a click: a Prove Key proved, Mobile Auth answered."""
+        self._conclude(flow, success=success, reason=reason)
+
+    def final_reply(self, flow: Flow) -> ClientReply:
+        """What the SDK gets once possession is decided: next "done", or the persona's failure form."""
+        return self._final_reply(flow)
+
     def _expect(self, flow: Flow, method: Method) -> Possession | ClientReply:
         possession = flow.possession
         if possession is None:
@@ -416,6 +424,12 @@ class PossessionService:
                     break
         possession._used_codes.add(code)
         return code
+
+    def expire_now(self, flow: Flow) -> None:
+        """The customer lets the code or link lapse: what the expiry timer does, without moving the clock."""
+        possession = flow.possession
+        assert possession is not None and possession.status is Status.SENT
+        self._expire(flow, possession.sends)
 
     def _expire(self, flow: Flow, send_number: int) -> None:
         possession = flow.possession

@@ -1,61 +1,124 @@
-"""Prove Keys and proveIds, per project and phone number: shared by Unify and Prove Auth.
+"""Prove Keys and their challenges, per project: shared by Unify and Prove Auth.
 
-A Prove Key is what a possession check on a mobile device binds to a number; its deviceId names it.
-Binding again (rebind, or after a revoke) makes a new key with a new deviceId. The emulator cannot
-see the browser, so the number's current key stands for "this device holds a key".
+A Prove Key is a device key. The Web SDK registers one (`/v1/client/device/passive/register`: its
+ES256 public key and keyId, answered with a deviceId); a possession check of the same flow then
+binds it to the verified number, and later visits from the same browser prove it by signing
+(`/device/passive/verify`). Keys made where no device is involved (unify-bind after the customer's
+own possession check, a flow whose client registered none, Prove Auth's continue) have a deviceId
+but no public key: no browser can prove them, and they stand for the number on the server side.
+
+A number has one current key: binding another (a new device, rebind, after a revoke) replaces it,
+and the replaced key is forgotten. A revoked key stays known (so revoking it again succeeds) but
+no longer proves anything. Keys are bounded per project (the least recently used goes first);
+registered keys that no possession check ever bound count too.
+
+Challenges (`/v1/client/challenge`) let a registered device sign requests (PA-Signature, protocol
+§3.2). Each is single-use, names one device, lives `CHALLENGE_TTL` seconds on the emulator clock,
+and at most `MAX_CHALLENGES_PER_PROJECT` are outstanding per project (the oldest go first).
 
 A proveId names the person behind a number in a project and outlives its keys: the identity store
 keeps it (`IdentityStore.prove_id_of`), so Unify, verify and Identity Manager agree on it.
-
-The service composes one store and hands it to both products, so a key bound by one is seen by the
-other.
 """
 
 from __future__ import annotations
 
+import secrets
 import uuid
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 
 from emulator.phone import normalize
+
+MAX_KEYS_PER_PROJECT = 10_000
+MAX_CHALLENGES_PER_PROJECT = 1_000
+# The SDK keeps a challenge until `ttl - 60` seconds have passed (request-signer-v3): with 60 it
+# keeps none, so it asks for a fresh challenge for every signed request, as single use requires.
+CHALLENGE_TTL = 60
 
 
 @dataclass
 class ProveKey:
     device_id: str
     project_id: str
-    phone_number: str
+    phone_number: str  # the number it is bound to; "" while no possession check has bound it
     created_at: float
     revoked: bool = False
+    key_id: str = ""  # the device's own id for its key (PA-KID); "" when no device holds it
+    public_key: str = ""  # the device's ES256 public key (SPKI PEM); "" when no device holds it
+    device_name: str = ""  # as the SDK describes the browser, e.g. "Chrome 156.0 on Linux"
+
+    @property
+    def on_device(self) -> bool:
+        """A browser holds it and can prove it by signing."""
+        return bool(self.public_key)
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"deviceId": self.device_id, "phoneNumber": self.phone_number,
+                                  "onDevice": self.on_device, "revoked": self.revoked}
+        if self.device_name:
+            out["deviceName"] = self.device_name
+        return out
 
 
-@dataclass
+@dataclass(frozen=True)
+class Challenge:
+    value: str
+    project_id: str
+    device_id: str
+    expires_at: float
+
+
 class ProveKeys:
-    # Numbers are normalized: +1 2001004014 is 2001004014.
-    _current: dict[tuple[str, str], ProveKey] = field(default_factory=dict)
-    _by_device: dict[tuple[str, str], ProveKey] = field(default_factory=dict)  # revoked ones too
+    def __init__(self, max_keys_per_project: int = MAX_KEYS_PER_PROJECT,
+                 max_challenges_per_project: int = MAX_CHALLENGES_PER_PROJECT) -> None:
+        self.max_keys_per_project = max_keys_per_project
+        self.max_challenges_per_project = max_challenges_per_project
+        self._keys: dict[str, OrderedDict[str, ProveKey]] = {}  # project -> device id -> key, least recent first
+        self._devices: dict[str, ProveKey] = {}  # device id -> key, every project's (ids are random UUIDs)
+        self._current: dict[tuple[str, str], str] = {}  # (project, normalized number) -> device id
+        self._challenges: dict[str, OrderedDict[str, Challenge]] = {}  # project -> value -> challenge
+        self._challenge_projects: dict[str, str] = {}  # value -> project
+
+    # -- keys ----------------------------------------------------------------------------------------
 
     def current(self, project_id: str, phone_number: str) -> ProveKey | None:
-        """The number's key, unless it was revoked."""
-        key = self._current.get((project_id, normalize(phone_number)))
+        """The number's key, unless it was revoked. Numbers are normalized (+1 2001004014 is 2001004014)."""
+        device_id = self._current.get((project_id, normalize(phone_number)))
+        key = self.by_device(project_id, device_id) if device_id else None
         return key if key is not None and not key.revoked else None
 
     def by_device(self, project_id: str, device_id: str) -> ProveKey | None:
-        return self._by_device.get((project_id, device_id))
+        """The project's key with this deviceId (revoked ones too); another project's is None."""
+        return self._keys.get(project_id, {}).get(device_id)
 
-    def bind(self, project_id: str, phone_number: str, at: float) -> ProveKey:
-        """A new key for the number; it replaces the number's earlier one, which is forgotten (so the
-        store holds one key per number however often keys are bound)."""
-        key = ProveKey(device_id=str(uuid.uuid4()), project_id=project_id, phone_number=phone_number, created_at=at)
-        replaced = self._current.get((project_id, normalize(phone_number)))
-        if replaced is not None:
-            del self._by_device[(project_id, replaced.device_id)]
-        self._current[(project_id, normalize(phone_number))] = key
-        self._by_device[(project_id, key.device_id)] = key
+    def find_device(self, device_id: str) -> ProveKey | None:
+        """A key of any project: a browser signs with its key whichever project's flow it is in."""
+        return self._devices.get(device_id)
+
+    def register(self, project_id: str, *, key_id: str, public_key: str, device_name: str, at: float) -> ProveKey:
+        """A device's new key, bound to no number yet."""
+        key = ProveKey(device_id=str(uuid.uuid4()), project_id=project_id, phone_number="", created_at=at,
+                       key_id=key_id, public_key=public_key, device_name=device_name)
+        self._add(key)
         return key
 
-    def all(self, project_id: str | None = None) -> list[ProveKey]:
-        """Every number's key (revoked ones too), oldest first."""
-        return [key for key in self._by_device.values() if project_id is None or key.project_id == project_id]
+    def bind(self, project_id: str, phone_number: str, at: float, key: ProveKey | None = None) -> ProveKey:
+        """Bind `key` (a device's, registered in this project) to the number, or a new key no device
+        holds. It becomes the number's current key; the number's earlier key is forgotten, and a key
+        bound to another number leaves that number (rebind: re-associated)."""
+        if key is None:
+            key = ProveKey(device_id=str(uuid.uuid4()), project_id=project_id, phone_number="", created_at=at)
+            self._add(key)
+        number = (project_id, normalize(phone_number))
+        replaced = self._current.get(number)
+        if replaced is not None and replaced != key.device_id:
+            self._forget(project_id, replaced)
+        if key.phone_number and self._current.get((project_id, normalize(key.phone_number))) == key.device_id:
+            del self._current[(project_id, normalize(key.phone_number))]
+        key.phone_number = phone_number
+        self._current[number] = key.device_id
+        self._keys[project_id].move_to_end(key.device_id)
+        return key
 
     def revoke(self, project_id: str, device_id: str) -> ProveKey | None:
         """Mark a key inactive (None when the project has no such key). Revoking twice is harmless."""
@@ -64,9 +127,66 @@ class ProveKeys:
             key.revoked = True
         return key
 
-    def reset(self, project_id: str | None = None) -> None:
-        def kept(key: tuple[str, str]) -> bool:
-            return project_id is not None and key[0] != project_id
+    def remove(self, key: ProveKey) -> None:
+        """The device unregistered its key: forget it (the number, if bound, has no key any more)."""
+        self._forget(key.project_id, key.device_id)
 
-        self._current = {k: v for k, v in self._current.items() if kept(k)}
-        self._by_device = {k: v for k, v in self._by_device.items() if kept(k)}
+    def all(self, project_id: str | None = None) -> list[ProveKey]:
+        """Every key (revoked and unbound ones too), least recently used first per project."""
+        return [key for owner, keys in self._keys.items() if project_id is None or owner == project_id
+                for key in keys.values()]
+
+    def reset(self, project_id: str | None = None) -> None:
+        owners = list(self._keys) if project_id is None else [project_id]
+        for owner in owners:
+            for device_id in list(self._keys.get(owner, {})):
+                self._forget(owner, device_id)
+            self._keys.pop(owner, None)
+        for owner in list(self._challenges) if project_id is None else [project_id]:
+            for value in self._challenges.pop(owner, {}):
+                self._challenge_projects.pop(value, None)
+
+    def _add(self, key: ProveKey) -> None:
+        keys = self._keys.setdefault(key.project_id, OrderedDict())
+        keys[key.device_id] = key
+        self._devices[key.device_id] = key
+        while len(keys) > self.max_keys_per_project:
+            self._forget(key.project_id, next(iter(keys)))
+
+    def _forget(self, project_id: str, device_id: str) -> None:
+        key = self._keys.get(project_id, {}).pop(device_id, None)
+        if key is None:
+            return
+        self._devices.pop(device_id, None)
+        number = (project_id, normalize(key.phone_number))
+        if key.phone_number and self._current.get(number) == device_id:
+            del self._current[number]
+
+    # -- challenges ----------------------------------------------------------------------------------
+
+    def issue_challenge(self, key: ProveKey, now: float) -> Challenge:
+        outstanding = self._challenges.setdefault(key.project_id, OrderedDict())
+        for value in [value for value, challenge in outstanding.items() if challenge.expires_at <= now]:
+            self._drop_challenge(key.project_id, value)
+        while len(outstanding) >= self.max_challenges_per_project:
+            self._drop_challenge(key.project_id, next(iter(outstanding)))
+        challenge = Challenge(secrets.token_urlsafe(24), key.project_id, key.device_id, now + CHALLENGE_TTL)
+        outstanding[challenge.value] = challenge
+        self._challenge_projects[challenge.value] = key.project_id
+        return challenge
+
+    def take_challenge(self, value: str, now: float) -> Challenge | None:
+        """The challenge, used up by this call; None when unknown, already used or expired."""
+        project_id = self._challenge_projects.get(value)
+        if project_id is None:
+            return None
+        challenge = self._challenges[project_id][value]
+        self._drop_challenge(project_id, value)
+        return challenge if challenge.expires_at > now else None
+
+    def outstanding_challenges(self, project_id: str) -> int:
+        return len(self._challenges.get(project_id, {}))
+
+    def _drop_challenge(self, project_id: str, value: str) -> None:
+        self._challenges[project_id].pop(value, None)
+        self._challenge_projects.pop(value, None)

@@ -1,19 +1,26 @@
 """Unify (Unified Authentication): `/v3/unify`, `/v3/unify-status`, `/v3/unify-bind`, `/v3/device/revoke`.
 
 - possessionType desktop: Instant Link; success returns proveId but no deviceId (the Prove Key is
-  mobile-only). mobile: OTP, and success binds a Prove Key (deviceId) to the number.
-- A number whose Prove Key is bound (and not revoked) in the project is recognised at once on mobile:
-  the authToken's first step is "done" (the Web SDK calls AuthFinishStep without traffic) and
-  unify-status answers true. The emulator keys Prove Keys by number, not by browser: a
-  simplification, since it cannot see the device. A request's `deviceId` that names another key
-  (revoked, replaced or unknown) means the device holds no valid key: possession again, and success
-  binds a new key.
+  mobile-only).
+- possessionType mobile: the authToken starts where Prove's do (web-sdk-protocol §2.3). For most
+  personas that is the Prove Key (`device/passive`, emulator.flows.device_keys): a browser without
+  a key registers one and possession runs by OTP, whose success binds that device key to the
+  number; a later visit from the same browser proves its key by signature and succeeds without an
+  SMS. For Mobile Auth personas it is `mobile/instant` (emulator.flows.mobile_auth): success, or a
+  failure with or without the OTP fallback, per persona; the key bound then is one no device holds.
+  Personas whose possession settles by itself keep starting at `mobile/otp`. A flow whose client
+  registered no key (a test driving OTP directly) binds a key no device holds, as unify-bind does.
+  The scenario option `proveKey: registered` restores recognition by number for backend-only tests
+  (the authToken's first step is then "done").
+- A request's `deviceId` that names another key than the number's current one (revoked, replaced,
+  unknown), or rebind=true: possession again even for a good key, and success binds the device's key
+  (rebind re-associates a key bound to another number; without rebind, such a key fails).
 - possessionType none (customer-supplied possession): unify-status answers possession_required
-  until the customer's own check is reported with unify-bind, which binds the Prove Key.
+  until the customer's own check is reported with unify-bind, which binds a key no device holds. A
+  number with a current key is recognised at once (the server has nothing else to go by).
 - Persona modes: short-term (always passes, no Prove Key created), prove-key (the default),
   customer-possession (possessionType none always needs unify-bind, even with a bound Prove Key:
   "force bind"), fail (unify-status answers false once possession is done).
-- rebind=true replaces the number's existing Prove Key on success.
 - proveId: the id of the number's enrolled identity in the project when there is one (an identity's
   id is its proveId), else the number's remembered proveId, made on first success.
 - Two request shapes are served: server SDK 0.9.6 (clientRequestId optional) and 0.13.2+ (it is
@@ -27,15 +34,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.errors import ProveError, invalid_correlation_id, malformed, step_out_of_order
+from emulator.flows import device_keys, mobile_auth
 from emulator.flows.base import Flow
+from emulator.flows.device_keys import KeyStep
 from emulator.flows.kit import FlowKit
+from emulator.flows.mobile_auth import MobileAuthStep
 from emulator.flows.possession import Method, Status
 from emulator.flows.prove_keys import ProveKey, ProveKeys
 from emulator.flows.steps import require_product
 from emulator.phone import normalize
 from emulator.projects import Project
 from emulator.rules import EMAIL_ADDRESS, FINAL_TARGET_URL, IP_ADDRESS, PHONE_NUMBER, Check, Flag, Obj, Text
-from emulator.scenarios.model import UnifyMode
+from emulator.scenarios.model import MobileAuthMode, Persona, ProveKeyMode, UnifyMode
 
 
 PRODUCT = "unify"
@@ -77,12 +87,14 @@ UNIFY_REQUEST = Obj(
              description="A proveId Unify gave this project, or an enrolled identity's id; the number is taken from it."),
         Text("deviceId", max_length=128,
              description="The device's Prove Key. Another key than the number's current one (revoked, replaced, "
-                         "unknown) needs possession again, and success binds a new key."),
+                         "unknown) needs possession again even if the device proves a good key, and success "
+                         "binds the device's key."),
         Text("clientHumanId", max_length=128, description="Echoed by unify-status and unify-bind."),
         Flag("checkReputation", description="Adds evaluation (authentication, risk) to the final replies."),
         Text("ipAddress", pattern=IP_ADDRESS),
         Flag("mobileAuthEnabled",
-             description="Accepted; Mobile Auth is not emulated (no carrier network), so mobile runs OTP."),
+             description="false: no Mobile Auth step. true: mobile tokens start at mobile/instant; a number that is "
+                         "no Mobile Auth test user then falls back to OTP. Absent: the persona decides."),
     ),
     checks=(
         Check("phoneNumber is required unless proveId is given.", _number_or_prove_id),
@@ -151,6 +163,11 @@ class UnifyFlow(Flow):
         out = {**super().summary(), "possessionType": self.possession_type, "success": self.result}
         if self.prove_id:
             out["proveId"] = self.prove_id
+        if self.key_step is not None:  # the device's Prove Key in this flow (the SDK's device/passive step)
+            out["proveKey"] = {"state": self.key_step.state, **(
+                {"deviceId": self.key_step.key.device_id} if self.key_step.key is not None else {})}
+        if self.mobile_auth is not None:
+            out["mobileAuth"] = {"state": self.mobile_auth.state, "scenario": self.mobile_auth.mode.value}
         return out
 
 
@@ -185,16 +202,37 @@ class Unify:
             self._settle_customer_possession(flow, existing)
             return reply
         method = Method.INSTANT_LINK if flow.possession_type == "desktop" else Method.OTP
-        if flow.possession_type == "mobile" and existing is not None and not flow.needs_new_key:
-            flow.key = existing
-            self._succeed_or_fail(flow)
-            flow.record(now, "prove-key-recognised", deviceId=existing.device_id)
-            # The Web SDK calls AuthFinishStep at once for a token whose first step is "done".
-            reply["authToken"] = kit.issue_auth_token(flow, "done", phone_known=True)
-            return reply
-        reply["authToken"] = kit.issue_auth_token(flow, method.first_step, phone_known=True)
+        first_step = method.first_step
+        if flow.possession_type == "mobile" and not persona.possession.automatic:
+            if persona.prove_key is ProveKeyMode.REGISTERED and not flow.needs_new_key:
+                # Backend-only: the device is taken to hold a valid key. The Web SDK calls
+                # AuthFinishStep at once for a token whose first step is "done".
+                if self._succeed_or_fail(flow):
+                    flow.key = existing if existing is not None else self.keys.bind(project.client_id, number, now)
+                    flow.record(now, "prove-key-recognised", deviceId=flow.key.device_id, scenario="registered")
+                reply["authToken"] = kit.issue_auth_token(flow, "done", phone_known=True)
+                return reply
+            mode = self._mobile_auth_mode(persona, request)
+            if mode is not None:
+                flow.mobile_auth = MobileAuthStep(mode)
+                first_step = mobile_auth.FIRST_STEP
+            else:
+                flow.key_step = KeyStep.new(persona.user_verification, rebind=flow.needs_new_key)
+                first_step = device_keys.FIRST_STEP
+        reply["authToken"] = kit.issue_auth_token(flow, first_step, phone_known=True)
         kit.possession.begin(flow, method, request.get("allowOTPRetry", False), request.get("smsMessage", ""))
         return reply
+
+    @staticmethod
+    def _mobile_auth_mode(persona: Persona, request: dict[str, Any]) -> MobileAuthMode | None:
+        """Whether the token starts at Mobile Auth, and what the carrier then answers."""
+        enabled = request.get("mobileAuthEnabled")
+        if enabled is False:
+            return None
+        if persona.mobile_auth is not None:
+            return persona.mobile_auth
+        # Switched on for a number that is no Mobile Auth test user: the carrier does not recognise it.
+        return MobileAuthMode.OTP_FALLBACK if enabled is True else None
 
     def status(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         flow = self._flow(project, request)
@@ -292,11 +330,24 @@ class Unify:
         if not self._succeed_or_fail(flow):
             return
         if flow.persona.unify_mode is UnifyMode.PROVE_KEY and flow.possession_type == "mobile":
-            existing = self.keys.current(flow.project_id, flow.phone_number)
-            flow.key = existing if existing is not None and not flow.needs_new_key else self.keys.bind(
-                flow.project_id, flow.phone_number, at)
-            flow.record(at, "prove-key-bound", proveId=flow.prove_id, deviceId=flow.key.device_id)
+            flow.key = self._key_to_bind(flow, at)
+            if flow.key is not None:
+                flow.record(at, "prove-key-bound", proveId=flow.prove_id, deviceId=flow.key.device_id,
+                            onDevice=flow.key.on_device)
         # desktop or short-term: a proveId, but no Prove Key on a device
+
+    def _key_to_bind(self, flow: UnifyFlow, at: float) -> ProveKey | None:
+        """Possession succeeded on mobile: the key the device registered or proved in this flow, else
+        the number's current key, else a new one no device holds (none for proveKey unregistered)."""
+        step = flow.key_step
+        if step is not None and step.key is not None:
+            return self.keys.bind(flow.project_id, flow.phone_number, at, step.key)
+        if flow.persona.prove_key is ProveKeyMode.UNREGISTERED:
+            return None
+        existing = self.keys.current(flow.project_id, flow.phone_number)
+        if existing is not None and not flow.needs_new_key:
+            return existing
+        return self.keys.bind(flow.project_id, flow.phone_number, at)
 
     def _succeed_or_fail(self, flow: UnifyFlow) -> bool:
         """Possession is settled: the persona decides the result. True when it is a success."""

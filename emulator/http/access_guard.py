@@ -117,12 +117,12 @@ def document_guard(spec: dict, policy: AccessPolicy) -> dict:
     """Add the guard's refusals (and, with --admin-token, its security scheme) to the served spec."""
     for path, methods in spec["paths"].items():
         surface = surface_of(path)
-        if surface not in (Surface.CONTROL, Surface.LINK):
+        if surface not in (Surface.CONTROL, Surface.LINK, Surface.UI):
             continue
         for operation in methods.values():
             responses = operation["responses"]
             for status, response in _GUARD_RESPONSES.items():
-                if surface is Surface.LINK and status != "421":
+                if surface in (Surface.LINK, Surface.UI) and status != "421":  # only the Host check applies
                     continue
                 responses.setdefault(status, response)
             if policy.admin_token is not None and surface is Surface.CONTROL:

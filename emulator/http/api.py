@@ -28,6 +28,7 @@ from emulator import strict_json
 from emulator.errors import ProveError, client_disconnected, internal, malformed
 from emulator.faults import fault_error
 from emulator.flows.base import Flow
+from emulator.flows.key_signatures import SignedCall
 from emulator.flows.possession import ClientReply, refused
 from emulator.projects import Project
 from emulator.rules import Choice, Obj, validate
@@ -169,11 +170,16 @@ async def read_json(
     With `optional`, an empty body reads as {} whatever its content type.
     """
     raw = await read_body(request, limit)
+    return parse_json(raw, request.headers.get("content-type", ""), require_content_type=require_content_type,
+                      optional=optional)
+
+
+def parse_json(raw: bytes, content_type: str, *, require_content_type: bool = True, optional: bool = False) -> Any:
+    """A body read whole, parsed as read_json does (8001 for anything but the JSON it expects)."""
     if not raw.strip():
         if optional:
             return {}
         raise malformed("the request body is empty; a JSON object is expected")
-    content_type = request.headers.get("content-type", "")
     if require_content_type and content_type.split(";")[0].strip().lower() != "application/json":
         raise malformed(f"the Content-Type must be application/json (got {content_type or 'none'})")
     try:
@@ -279,6 +285,9 @@ async def apply_fault(fault: Fault | None) -> None:
 # -- the Web SDK's device channel ------------------------------------------------------------------
 
 DeviceHandler = Callable[[Emulator, Flow, dict[str, Any]], ClientReply]
+# A handler that also reads the request's signature (PA-* headers, web-sdk-protocol §3.2), and may
+# run without an authToken (flow None). It may answer a bare object (the challenge's).
+SignedDeviceHandler = Callable[[Emulator, "Flow | None", dict[str, Any], SignedCall], "ClientReply | dict[str, Any]"]
 
 
 def flow_of_auth_token(emulator: Emulator, token: str | None) -> Flow:
@@ -298,6 +307,12 @@ def bearer(request: Request) -> str | None:
 
 
 def device_api(operation: Operation, handler: DeviceHandler) -> Route:
+    return signed_device_api(operation, lambda emulator, flow, body, call: handler(emulator, flow, body))
+
+
+def signed_device_api(operation: Operation, handler: SignedDeviceHandler, *, token: str = "required") -> Route:
+    """A device-channel route. `token`: "required" (the flow's authToken), "optional" (a flow when an
+    Authorization header is sent; the SDK's unregister sends none) or "none" (never read)."""
     # The SDK always sends the documented types; anything else is refused before it can act.
     body_rules = jsonschema.Draft202012Validator(operation.request_schema or {"type": "object"})
 
@@ -308,8 +323,12 @@ def device_api(operation: Operation, handler: DeviceHandler) -> Route:
         flow: Flow | None = None
         status = 200
         try:
-            flow = flow_of_auth_token(emulator, bearer(request))
-            parsed = await read_json(request, require_content_type=False, optional=True)
+            sent = bearer(request) if token != "none" else None
+            if token == "required" or (token == "optional" and request.headers.get("authorization") is not None):
+                flow = flow_of_auth_token(emulator, sent)
+            raw = await read_body(request)
+            content_type = request.headers.get("content-type", "")
+            parsed = parse_json(raw, content_type, require_content_type=False, optional=True)
             raw_body = json.dumps(parsed)[:4096]
             if not isinstance(parsed, dict):
                 raise malformed("the request body must be a JSON object")
@@ -317,9 +336,16 @@ def device_api(operation: Operation, handler: DeviceHandler) -> Route:
             if problem is not None:
                 where = ".".join(str(part) for part in problem.absolute_path) or "the request body"
                 raise malformed(f"field '{where}': {problem.message}")
-            await apply_fault(emulator.faults.take(operation.path, flow.project_id, flow.persona,
-                                                   flow.correlation_id))
-            payload = handler(emulator, flow, parsed).as_json()
+            if flow is not None:
+                await apply_fault(emulator.faults.take(operation.path, flow.project_id, flow.persona,
+                                                       flow.correlation_id))
+            headers = request.headers
+            call = SignedCall(method=request.method, path=request.url.path, query=request.url.query,
+                              content_type=content_type, body=raw, sig_version=headers.get("pa-sig-version"),
+                              key_id=headers.get("pa-kid"), challenge=headers.get("pa-challenge"),
+                              signature=headers.get("pa-signature"))
+            reply = handler(emulator, flow, parsed, call)
+            payload = reply.as_json() if isinstance(reply, ClientReply) else reply
         except AuthTokenError as error:
             payload = refused(f"authToken refused: {error}").as_json()
         except ProveError as error:

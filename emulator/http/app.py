@@ -17,7 +17,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.access import AccessPolicy
 from emulator.errors import internal, method_not_allowed, not_found
-from emulator.http import control, device, domains, identity_manager, oauth, prefill, prove_auth, unify, verified_users, webhooks
+from emulator.http import control, customer, device, domains, identity_manager, oauth, prefill, prove_auth, unify, verified_users, webhooks
+from emulator.http import events, ui
+from emulator.http import device_steps
 from emulator.http.access_guard import CORS_HEADERS, AccessGuard, document_guard  # noqa: F401 (CORS_HEADERS: re-exported)
 from emulator.http.api import Operation, error_response, json_response
 from emulator.http.openapi import build_spec
@@ -40,8 +42,12 @@ def all_routes() -> list[tuple[Operation, BaseRoute]]:
         *identity_manager.ROUTES,
         *domains.ROUTES,
         *device.ROUTES,
+        *device_steps.ROUTES,
         *control.ROUTES,
+        *customer.ROUTES,
         *webhooks.ROUTES,
+        *events.ROUTES,
+        *ui.ROUTES,
     ]
 
 
@@ -61,7 +67,7 @@ def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",), access:
                path_prefix: str = "") -> Starlette:
     routes = all_routes()
     routes += prefixed_routes(routes, normalize_path_prefix(path_prefix))  # ValueError for a bad prefix
-    spec = document_guard(build_spec([OPENAPI, *(operation for operation, _ in routes)]), access)
+    spec = document_guard(build_spec([OPENAPI, ui.ROOT, *(operation for operation, _ in routes)]), access)
 
     async def openapi(request: Request) -> Response:
         return json_response(spec)
@@ -87,6 +93,7 @@ def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",), access:
         routes=[Route(OPENAPI.path, openapi, methods=["GET"]), *(route for _, route in routes)],
         middleware=[
             Middleware(AccessGuard, policy=access, cors_origins=cors_origins),
+            Middleware(ui.RootRedirect),
             Middleware(FireDueTimers),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},

@@ -308,7 +308,7 @@ async def list_flows(request: Request) -> Response:
 async def get_flow(request: Request) -> Response:
     emulator = emulator_of(request)
     correlation_id = request.path_params["correlationId"]
-    flow = next((f for f in emulator.flows.all() if f.correlation_id == correlation_id), None)
+    flow = emulator.flows.find(correlation_id)
     if flow is None:
         raise invalid_correlation_id(correlation_id)
     return json_response(flow.detail())

@@ -17,9 +17,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from emulator.flows.possession import Method
+from typing import Any, Callable
+
+from emulator.flows.base import Flow
+from emulator.flows.key_signatures import SignedCall
+from emulator.flows.possession import ClientReply, Method, refused
 from emulator.errors import ProveError
-from emulator.http.api import Operation, Param, device_api, emulator_of, flow_of_auth_token, journal_call, json_response
+from emulator.http.api import (Operation, Param, SignedDeviceHandler, device_api, emulator_of, flow_of_auth_token,
+                               journal_call, json_response, signed_device_api)
+from emulator.service import Emulator
 from emulator.tokens import AuthTokenError
 
 CLIENT_REPLY = {"$ref": "#/components/schemas/ClientReply"}
@@ -97,6 +103,25 @@ LINK_CLICK = Operation(
         "410": {"description": "Link expired, already used or replaced by a resend.", "content": {"text/html": {}}},
     },
 )
+
+
+FlowHandler = Callable[[Emulator, Flow, dict[str, Any]], ClientReply]
+
+
+def checking_signature(handler: FlowHandler) -> SignedDeviceHandler:
+    """For the reports the SDK signs once the browser holds a Prove Key (web-sdk-protocol §3.2): a
+    signature that is sent must verify, with a challenge of /v1/client/challenge used once."""
+
+    def run(emulator: Emulator, flow: Flow | None, body: dict[str, Any], call: SignedCall) -> ClientReply:
+        assert flow is not None  # these routes require the authToken
+        key, problem = emulator.device_keys.signer(call)
+        if problem is not None:
+            return refused(f"signature refused: {problem}")
+        if key is not None:
+            flow.record(emulator.clock.now(), "signed-by-device", path=call.path, deviceId=key.device_id)
+        return handler(emulator, flow, body)
+
+    return run
 
 
 async def status_socket(websocket: WebSocket) -> None:
@@ -188,7 +213,8 @@ ROUTES: list[tuple[Operation, BaseRoute]] = [
     (OTP_FINISH, device_api(OTP_FINISH, lambda emulator, flow, body: emulator.possession.otp_finish(flow, body))),
     (
         OTP_ERROR,
-        device_api(OTP_ERROR, lambda emulator, flow, body: emulator.possession.client_error(flow, body, Method.OTP)),
+        signed_device_api(OTP_ERROR, checking_signature(
+            lambda emulator, flow, body: emulator.possession.client_error(flow, body, Method.OTP))),
     ),
     (
         INSTANT_LINK_START,

@@ -13,7 +13,7 @@ from emulator.errors import ProveError, identity_not_found, malformed
 from emulator.http.api import Operation, Param, control_api, emulator_of, json_response, read_json
 from emulator.http.control import PREFIX, TAG
 from emulator.projects import ProjectsFileError, webhook_from_json
-from emulator.webhooks import EVENT_TYPES
+from emulator.webhooks import DELIVERY_LOG_CAPACITY, EVENT_TYPES
 
 CLIENT_ID = Param("clientId", "path", {"type": "string"}, required=True)
 WEBHOOK = {
@@ -41,6 +41,7 @@ DELIVERY = {
         "url": {"type": "string", "description": "The latest attempt's URL (before any: the webhook's URL)."},
         "createdAt": {"type": "string", "format": "date-time"},
         "nextAttemptAt": {"type": "string", "format": "date-time"},
+        "resentFrom": {"type": "string", "description": "The delivery whose payload this one sends again."},
         "eventTypes": {"type": "array", "items": {"enum": list(EVENT_TYPES)}},
         "payload": {"type": "array", "items": {"type": "object", "required": [
             "eventId", "event", "eventType", "eventTimestamp", "identityId", "phoneNumber"]}},
@@ -50,6 +51,8 @@ DELIVERY = {
                            "correlationId": {"type": "string"}, "status": {"type": "integer"},
                            "url": {"type": "string", "description": "Where this attempt was sent."},
                            "latencyMs": {"type": "number"}, "error": {"type": "string"},
+                           "signature": {"type": "string", "description": "The JWT this attempt sent as "
+                                         "X-Prove-Authorization: Bearer <signature> (HS256, the webhook's secret)."},
                            "outcome": {"enum": ["success", "failure"]}}}},
     },
 }
@@ -100,6 +103,12 @@ LIST_DELIVERIES = _op(
         Param("wait", "query", {"type": "number"}),
     ),
     errors=(400, 503),  # 503: the emulator began shutting down during the wait
+)
+RESEND_DELIVERY = _op(
+    "POST", "/webhooks/deliveries/{deliveryId}/resend",
+    "Send a delivery's payload again (the same events) as a new delivery, to the project's webhook as it is now, "
+    "with fresh attempts; its resentFrom names the original. Suppressed if the project has no webhook.",
+    DELIVERY, params=(Param("deliveryId", "path", {"type": "string"}, required=True),), errors=(404,),
 )
 
 
@@ -170,6 +179,16 @@ async def trigger_event(request: Request) -> Response:
     return json_response(delivery.as_json())
 
 
+async def resend_delivery(request: Request) -> Response:
+    emulator = emulator_of(request)
+    delivery = emulator.webhooks.resend(request.path_params["deliveryId"])
+    if delivery is None:
+        raise ProveError(404, 8001, f"no delivery with id {request.path_params['deliveryId']!r} (the log keeps "
+                                    f"the latest {DELIVERY_LOG_CAPACITY} finished ones)")
+    emulator.clock.fire_due()  # its first attempt is due now
+    return json_response(delivery.as_json())
+
+
 async def list_deliveries(request: Request) -> Response:
     emulator = emulator_of(request)
     query = request.query_params
@@ -199,5 +218,6 @@ ROUTES: list[tuple[Operation, BaseRoute]] = [
         (TEST_WEBHOOK, send_test_webhook),
         (TRIGGER_EVENT, trigger_event),
         (LIST_DELIVERIES, list_deliveries),
+        (RESEND_DELIVERY, resend_delivery),
     )
 ]

@@ -23,8 +23,10 @@ from emulator.scenarios.model import (
     Catalogue,
     Fault,
     Identity,
+    MobileAuthMode,
     Persona,
     Possession,
+    ProveKeyMode,
     ScenarioSet,
     ScheduledEvent,
     SequenceStep,
@@ -35,6 +37,8 @@ from emulator.scenarios.model import (
 )
 
 SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
+# unify.userVerification -> the authToken's uvlvl claim (web-sdk-protocol §2.2)
+USER_VERIFICATION_LEVELS = {"preferred": "pref", "required": "req"}
 SCHEMA_PATH = Path(__file__).with_name("scenario.schema.json")
 
 
@@ -236,6 +240,9 @@ def _persona(raw: dict[str, Any], set_name: str, file: str) -> Persona:
             for f in raw.get("faults", ())
         ),
         unify_mode=UnifyMode(raw.get("unify", {}).get("mode", "prove-key")),
+        prove_key=ProveKeyMode(raw.get("unify", {}).get("proveKey", "device")),
+        mobile_auth=MobileAuthMode(raw["unify"]["mobileAuth"]) if "mobileAuth" in raw.get("unify", {}) else None,
+        user_verification=USER_VERIFICATION_LEVELS.get(raw.get("unify", {}).get("userVerification", ""), ""),
         events=tuple(ScheduledEvent(e["eventType"], float(e["afterSeconds"])) for e in raw.get("events", ())),
         verification_types=frozenset(raw.get("verification", {}).get("types", ())),
         verification=_verification_outcomes(raw.get("verification", {})),

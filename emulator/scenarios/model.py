@@ -34,6 +34,23 @@ class UnifyMode(str, Enum):
     FAIL = "fail"
 
 
+class ProveKeyMode(str, Enum):
+    """What becomes of the device's Prove Key in a mobile Unify flow."""
+
+    DEVICE = "device"  # the browser's own key decides: register, then possession; later visits verify it
+    REGISTERED = "registered"  # backend-only: the device is taken to hold a valid key (no SDK needed)
+    UNREGISTERED = "unregistered"  # the device cannot keep a key: registration fails, possession by OTP
+    REJECTED = "rejected"  # every key the device proves is refused: it registers a new one, then OTP
+
+
+class MobileAuthMode(str, Enum):
+    """Mobile Auth (the SDK's mobile/instant step) for a persona whose tokens start there."""
+
+    SUCCESS = "success"  # the carrier recognises the device: possession without an SMS
+    OTP_FALLBACK = "otp-fallback"  # not recognised: the SDK falls back to OTP (no error reported)
+    FAILED = "failed"  # not recognised, and no fallback: possession fails (the persona's terminal reply)
+
+
 @dataclass(frozen=True)
 class Address:
     address: str
@@ -118,6 +135,9 @@ class Persona:
     terminal_reply: TerminalReply = TerminalReply.SOFT
     faults: tuple[Fault, ...] = ()
     unify_mode: UnifyMode = UnifyMode.PROVE_KEY
+    prove_key: ProveKeyMode = ProveKeyMode.DEVICE
+    mobile_auth: MobileAuthMode | None = None  # None: no Mobile Auth step
+    user_verification: str = ""  # the authToken's uvlvl: "" (absent: no WebAuthn), "pref" or "req"
     events: tuple[ScheduledEvent, ...] = ()
     # The current /v3/verify: the types this number is a test user of (empty: every type), and
     # the outcome of each type (missing: derived).

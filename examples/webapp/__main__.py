@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prove = ProveClient(emulator, args.client_id, args.client_secret)
     app = create_app(prove, sdk_bundle, instant_link_retry=args.instant_link_retry,
-                     sms_outbox=f"{emulator}/__emulator/sms")
+                     phone_page=f"{emulator}/__emulator/ui#phone")
     print(f"example app at {local_origin(sock)} (Prove API: {emulator})", flush=True)
     try:
         asyncio.run(uvicorn_server(app, "info").serve(sockets=[sock]))

@@ -9,7 +9,6 @@ page can ask for the result too.
 from __future__ import annotations
 
 import contextlib
-import secrets
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -21,6 +20,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from examples.webapp.prove import ProveClient
+from examples.webapp.sessions import FlowSessions
+from examples.webapp.unify import unify_routes
 
 STATIC = Path(__file__).parent / "static"
 # The official Web SDK's browser bundle (global `proveAuth`), served from npm's install, never copied.
@@ -32,17 +33,18 @@ VERIFY_FIELDS = ("phoneNumber", "firstName", "lastName", "possessionType", "allo
 
 
 def create_app(prove: ProveClient, sdk_bundle: Path, *, instant_link_retry: bool = False,
-               sms_outbox: str | None = None) -> Starlette:
+               phone_page: str | None = None) -> Starlette:
     """`instant_link_retry`: give the SDK an Instant Link retry step (resend / change number); the
     Prove project must then answer a successful start with `{}` (emulator: instantLinkStartReply "empty").
-    `sms_outbox`: the emulator's SMS outbox URL, which the page then points to (a development aid)."""
-    sessions: dict[str, str] = {}  # session cookie -> correlationId
+    `phone_page`: the emulator's phone page (its web UI, `.../__emulator/ui#phone`), which the page then
+    points to, with the number appended (a development aid)."""
+    sessions = FlowSessions(SESSION_COOKIE)
 
     async def sdk(request: Request) -> Response:
         return FileResponse(sdk_bundle, media_type="text/javascript")
 
     async def config(request: Request) -> Response:
-        return JSONResponse({"instantLinkRetry": instant_link_retry, "smsOutbox": sms_outbox})
+        return JSONResponse({"instantLinkRetry": instant_link_retry, "phonePage": phone_page})
 
     async def verify(request: Request) -> Response:
         body = await request.json()
@@ -51,14 +53,10 @@ def create_app(prove: ProveClient, sdk_bundle: Path, *, instant_link_retry: bool
         status, started = await _ask_prove(prove, prove.verify(fields))
         if status != 200:
             return JSONResponse(started, status_code=status)
-        session = secrets.token_urlsafe(16)
-        sessions[session] = started["correlationId"]
-        response = JSONResponse({"authToken": started["authToken"], "correlationId": started["correlationId"]})
-        response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="lax")
-        return response
+        return sessions.started(started)
 
     async def verify_status(request: Request) -> Response:
-        correlation_id = sessions.get(request.cookies.get(SESSION_COOKIE, ""))
+        correlation_id = sessions.flow_of(request)
         if correlation_id is None:
             return JSONResponse({"message": "no verification was started in this browser"}, status_code=400)
         status, reply = await _ask_prove(prove, prove.verify_status(correlation_id))
@@ -77,6 +75,7 @@ def create_app(prove: ProveClient, sdk_bundle: Path, *, instant_link_retry: bool
             Route("/api/config", config),
             Route("/api/verify", verify, methods=["POST"]),
             Route("/api/verify-status", verify_status, methods=["POST"]),
+            *unify_routes(prove, _page, lambda call: _ask_prove(prove, call)),  # the Unify page (unify.py)
             Mount("/static", StaticFiles(directory=STATIC)),
         ],
         lifespan=lifespan,

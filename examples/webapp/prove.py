@@ -1,4 +1,5 @@
-"""The backend's Prove client: an OAuth access token, /v3/verify and /v3/verify-status."""
+"""The backend's Prove client: an OAuth access token, /v3/verify and /v3/verify-status, /v3/unify and
+/v3/unify-status."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ class ProveClient:
 
     async def verify_status(self, correlation_id: str) -> httpx.Response:
         return await self._call("/v3/verify-status", {"correlationId": correlation_id})
+
+    async def unify(self, fields: dict[str, Any]) -> httpx.Response:
+        return await self._call("/v3/unify", fields)
+
+    async def unify_status(self, correlation_id: str) -> httpx.Response:
+        return await self._call("/v3/unify-status", {"correlationId": correlation_id})
 
     async def aclose(self) -> None:
         await self.http.aclose()

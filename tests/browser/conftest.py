@@ -47,7 +47,7 @@ def _webapp(emulator_url: str, client_id: str = DEFAULT_CLIENT_ID, client_secret
     """The example app, as `python -m examples.webapp` runs it against the emulator."""
     prove = ProveClient(emulator_url, client_id, client_secret)
     app = create_app(prove, DEFAULT_NODE_MODULES / SDK_BUNDLE, instant_link_retry=instant_link_retry,
-                     sms_outbox=f"{emulator_url}/__emulator/sms")
+                     phone_page=f"{emulator_url}/__emulator/ui#phone")
     return ThreadedServer(app).start()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.browser.app_page import AppPage
@@ -73,8 +72,10 @@ def test_otp_success(prove_emulator, open_page):
     app = open_page(mobile=True)
     app.start("2025550100")
     app.wait_for("otp-prompt")
-    # Read the code as a person would: from the outbox the page points to.
-    outbox = httpx.get(app.page.get_attribute("#otp-step .outbox-hint a", "href")).json()["messages"]
+    # The page points to the emulator's phone page for this number (tests/browser/test_ui.py reads codes there).
+    phone_page = app.page.get_attribute("#otp-step .phone-hint a", "href")
+    assert phone_page == f"{prove_emulator.base_url}/__emulator/ui#phone/2025550100"
+    outbox = prove_emulator.sms("2025550100")
     assert [sms["otp"] for sms in outbox] == ["1234"]
     app.enter_otp(outbox[0]["otp"])
     assert_finished(prove_emulator, app, correlation_id(app), SUCCEEDED)

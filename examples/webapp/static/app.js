@@ -4,7 +4,7 @@
 const { AuthenticatorBuilder, DeviceRole, OtpFinishResultType, InstantLinkResultType } = proveAuth;
 const $ = (id) => document.getElementById(id);
 
-let config = { instantLinkRetry: false, smsOutbox: null };
+let config = { instantLinkRetry: false, phonePage: null };
 let pendingAnswer = null; // resolves the SDK step that waits for the customer
 let running = null; // authenticate()'s CancelablePromise
 let cancelled = false;
@@ -93,11 +93,11 @@ function chosenMethod() {
   return new AuthenticatorBuilder().build().isMobileWeb() ? 'otp' : 'instant-link';
 }
 
-// Only against the emulator: where to read this flow's SMS (the code or the link).
-function showOutboxHint(correlationId) {
-  for (const hint of document.querySelectorAll('.outbox-hint')) {
-    hint.hidden = !config.smsOutbox;
-    hint.querySelector('a').href = `${config.smsOutbox}?correlationId=${encodeURIComponent(correlationId)}`;
+// Only against the emulator: its phone page, where the number's SMS (the code or the link) shows up.
+function showPhoneHint(phoneNumber) {
+  for (const hint of document.querySelectorAll('.phone-hint')) {
+    hint.hidden = !config.phonePage;
+    hint.querySelector('a').href = `${config.phonePage}/${encodeURIComponent(phoneNumber)}`;
   }
 }
 
@@ -130,7 +130,7 @@ async function start(event) {
   }
   const eventsBefore = window.__events.length;
   record('verify', { correlationId: flow.correlationId });
-  showOutboxHint(flow.correlationId);
+  showPhoneHint($('phone').value.trim());
   $('link-retry').hidden = true;
   running = authenticatorFor(method).authenticate(flow.authToken);
   running.then(
