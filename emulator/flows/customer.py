@@ -134,12 +134,13 @@ class Customer:
         possession = flow.possession
         assert possession is not None
         otp = possession.method is Method.OTP
+        given_number = {"mobileNumber": body["phoneNumber"]} if "phoneNumber" in body else {}
         if action is Action.START:
-            return self._start(flow, body, {"mobileNumber": body["phoneNumber"]} if "phoneNumber" in body else {})
+            return self._start(flow, body, given_number)
         if action is Action.RESEND:  # the SDKs' resend bodies: {} for OTP, mobileNumber "" for Instant Link
             return self._start(flow, body, {} if otp else {"mobileNumber": ""})
         if action is Action.CHANGE_NUMBER:
-            return self._start(flow, body, {"mobileNumber": body["phoneNumber"]})
+            return self._start(flow, body, given_number)
         if action is Action.ENTER_CODE:
             return self.possession.otp_finish(flow, {"otp": body.get("code", possession.code)}).as_json()
         if action is Action.CLICK:
@@ -155,7 +156,7 @@ class Customer:
             return self.possession.client_error(flow, report, possession.method).as_json()
         # COMPLETE
         if possession.status is Status.WAITING:
-            started = self._start(flow, body, {"mobileNumber": body["phoneNumber"]} if "phoneNumber" in body else {})
+            started = self._start(flow, body, given_number)
             if possession.status is not Status.SENT:  # the send itself decided it (e.g. undeliverable)
                 return started
         if otp:
