@@ -235,6 +235,8 @@ def test_an_idle_stream_sends_heartbeat_comments(emu, open_stream, monkeypatch):
 
 def test_a_reader_that_leaves_is_forgotten(prove_emulator_server, open_stream):
     feed = prove_emulator_server.emulator.changes
+    # An earlier test's stream is dropped when the server notices its reader left: let that settle first.
+    wait_until(lambda: feed.subscribers == 0)
     before = feed.subscribers
     stream = open_stream()
     stream.until("ready")
