@@ -1,7 +1,7 @@
 """A real webhook receiver for tests: a threaded http.server on a free loopback port.
 
 It records every POST (headers, body, when it arrived) and answers as told: a status code, after a
-delay, or not at all until released (to hang past the emulator's timeout). `close()` shuts it down,
+delay, after `release()` (`hold`), or not at all until released (to hang past the emulator's timeout). `close()` shuts it down,
 after which its port refuses connections, as a receiver that is down does; a new receiver can be
 started on the same port (`WebhookReceiver(port=...)`) to bring it back.
 
@@ -44,6 +44,7 @@ class WebhookReceiver:
     def __init__(self, port: int = 0) -> None:
         self.status = 200
         self.delay = 0.0  # seconds before answering
+        self.hold = False  # answer only after release() (or HANG_LIMIT_SECONDS)
         self.hang = False  # answer nothing until close() (or HANG_LIMIT_SECONDS)
         self.requests: list[ReceivedRequest] = []
         self._arrived = threading.Condition()
@@ -72,6 +73,8 @@ class WebhookReceiver:
                 if receiver.hang:
                     receiver._released.wait(HANG_LIMIT_SECONDS)
                     return  # close without answering
+                if receiver.hold:
+                    receiver._released.wait(HANG_LIMIT_SECONDS)
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 self.send_response(receiver.status)
@@ -96,7 +99,7 @@ class WebhookReceiver:
             return list(self.requests)
 
     def release(self) -> None:
-        """Let hanging answers go (they close the connection without a reply)."""
+        """Let held answers go, and hanging ones (they close the connection without a reply)."""
         self._released.set()
 
     def close(self) -> None:
