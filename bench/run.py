@@ -1,133 +1,496 @@
-"""Benchmarks: start-up time, throughput and latency, and memory over a long run.
+"""Benchmarks of issue 12's targets, in one run beside bare Starlette on the same uvicorn; one table.
 
-    python bench/run.py [--flows 5000] [--seconds 5]
+    python bench/run.py                                     # the full run, about 13 minutes
+    python bench/run.py -d 2 --rounds 1 --rss-seconds 20    # a quick look
 
-Starts the emulator as a separate process (`python -m emulator --port 0`), drives it over loopback
-with httpx, and prints figures. Memory is the emulator process's resident set size (VmRSS), read
-idle, after many flows, and after the clock is moved past every lifetime (flows swept, journal and
-outbox capped), which is what shows whether memory stays flat however long it runs.
+Load comes from wrk (Debian's `wrk`), `wrk -t2 -c50 -d10s` with the Lua scripts in bench/wrk/, after a
+3 s warm-up of each server; rounds are interleaved (emulator, bare uvloop, bare h11, peers, the full
+flow, again) and each figure is the median of the rounds. The emulator runs as the README starts it
+(`python -m emulator`, on a free port); the bare apps are bench/bare_app.py, on uvloop + httptools and
+on asyncio + h11. What is measured:
+
+- startup: cold start to the ready line and to a health check, and idle RSS (bench/startup.py);
+- throughput: POST /v3/verify (possession-based generation, an auto-success number) req/s, p50, p99,
+  beside the bare apps' POST and, when installed, WireMock and Prism serving a stub of it; the full
+  Verified Users flow (verify, the Web SDK's otp/start and otp/finish, verify-status) in flows/s;
+- websockets: RSS of idle Instant Link WebSockets (bench/idle_websockets.py);
+- memory: the emulator's VmRSS under verify load at the highest rate wrk gives (a fresh emulator,
+  sampled every 5 s), then after its clock is moved past every lifetime.
+
+Peers are optional: `npm install --prefix bench --no-save wiremock @stoplight/prism-cli` (WireMock
+needs Java 11+); bench/node_modules is not committed. wrk, the emulator and the servers share the
+machine, so ratios within one run say more than the absolute figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import datetime
+import json
+import os
+import platform
 import re
+import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import starlette
+import uvicorn
 
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
 READY = re.compile(r"ready at (http://\S+)")
 FORM = {"grant_type": "client_credentials", "client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"}
+# 2025550101 settles possession by itself (auto-success): each verify is a flow complete in one call.
 VERIFY = {"firstName": "Casey", "lastName": "Client", "phoneNumber": "2025550101", "possessionType": "mobile"}
+# 2025550100 waits for the customer's code, 1234 (scenarios/emulator-outcomes.yaml, client-happy-path).
+FLOW_VERIFY = {**VERIFY, "phoneNumber": "2025550100"}
+OTP = "1234"
+SDK_HEADERS = {"Accept": "application/json", "PA-Version": "ProveAuth/3.6.2 Contract/2.15.1 WEB/1",
+               "Origin": "http://127.0.0.1:5173"}  # as bench/wrk/flow.lua sends them
+RSS_SAMPLE_SECONDS = 5
+ADVANCE_SECONDS = 25 * 3600  # past every lifetime: flows 15 min, access tokens 1 h, webhook retries a day
+FLAT_MIB = 80  # the target: back under this within a minute of the flows expiring
+PEER_START_SECONDS = 90  # the JVM and Prism's spec parsing are slow to start on a small machine
+STARTUP_ROUNDS = 5  # bench/startup.py's default
+PEERS = ("WireMock", "Prism")
+NPM_INSTALL = "npm install --prefix bench --no-save wiremock @stoplight/prism-cli"
 
 
-def start() -> tuple[subprocess.Popen[str], str, float]:
-    began = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "emulator", "--port", "0"], stdout=subprocess.PIPE, text=True,
-                               cwd=Path(__file__).resolve().parent.parent)
-    line = process.stdout.readline()
-    match = READY.search(line)
-    if not match:
-        raise SystemExit(f"emulator did not start: {line!r}")
-    return process, match.group(1), time.perf_counter() - began
+@dataclass
+class Settings:
+    duration: int
+    rounds: int
+    connections: int
+    threads: int
+    warmup: int
+    rss_seconds: int
+    after_seconds: int
+    sockets: int
+
+
+@dataclass
+class Row:
+    what: str
+    emulator: str
+    bare_uvloop: str = "—"
+    bare_h11: str = "—"
+    ratio: str = "—"
+    peers: str = "—"
+
+
+# -- processes -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[str]
+    url: str
+
+
+@contextlib.contextmanager
+def python_server(name: str, command: list[str]) -> Iterator[Server]:
+    """A process that prints "ready at http://..." once it listens, stopped on exit."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = READY.search(line)
+        if not match:
+            raise SystemExit(f"{name} did not start: {line!r}")
+        yield Server(name, process, match.group(1))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def emulator() -> contextlib.AbstractContextManager[Server]:
+    return python_server("emulator", [sys.executable, "-m", "emulator", "--port", "0"])
+
+
+def bare_apps() -> list[contextlib.AbstractContextManager[Server]]:
+    script = str(BENCH / "bare_app.py")
+    return [python_server("bare uvloop", [sys.executable, script, "--loop", "uvloop", "--http", "httptools"]),
+            python_server("bare h11", [sys.executable, script, "--loop", "asyncio", "--http", "h11"])]
 
 
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-    return float("nan")
+    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-async def load(base_url: str, concurrency: int, seconds: float) -> tuple[int, list[float]]:
-    """verify + verify-status pairs from `concurrency` workers for `seconds`; latency of each call."""
-    latencies: list[float] = []
-    done = 0
-    async with httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=concurrency)) as client:
-        token = (await client.post("/token", data=FORM)).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                began = time.perf_counter()
-                flow = (await client.post("/v3/verify", json=VERIFY, headers=headers)).json()
-                middle = time.perf_counter()
-                reply = await client.post("/v3/verify-status", json={"correlationId": flow["correlationId"]},
-                                          headers=headers)
-                assert reply.status_code == 200
-                latencies.extend([middle - began, time.perf_counter() - middle])
-                done += 2
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done, latencies
+def access_token(base_url: str) -> str:
+    reply = httpx.post(base_url + "/token", data=FORM)
+    reply.raise_for_status()
+    return reply.json()["access_token"]
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+def live_flows(base_url: str) -> int:
+    return httpx.get(base_url + "/__emulator/health").json()["flows"]
 
 
-async def create_flows(base_url: str, count: int) -> None:
-    async with httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=16)) as client:
-        token = (await client.post("/token", data=FORM)).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        semaphore = asyncio.Semaphore(16)
+# -- wrk -----------------------------------------------------------------------------------------------
 
-        async def one() -> None:
-            async with semaphore:
-                assert (await client.post("/v3/verify", json=VERIFY, headers=headers)).status_code == 200
 
-        await asyncio.gather(*(one() for _ in range(count)))
+@dataclass
+class Target:
+    """What wrk loads: a URL, a script in bench/wrk/ and its environment."""
+    name: str
+    url: str
+    env: dict[str, str]
+    script: str = "post.lua"
+    one_connection_per_thread: bool = False  # flow.lua keeps a flow's state per thread
+
+
+@dataclass
+class Load:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # non-2xx answers, socket errors and timeouts (10 s), failed flow steps
+    flows_per_s: float = 0.0
+
+    @classmethod
+    def from_report(cls, report: dict[str, int]) -> Load:
+        seconds = report["duration_us"] / 1e6
+        errors = report["non2xx"] + report["socket_errors"] + report.get("failures", 0)
+        return cls(report["requests"] / seconds, report["p50_us"] / 1000, report["p99_us"] / 1000, errors,
+                   report.get("flows", 0) / seconds)
+
+
+def wrk_command(target: Target, seconds: int, settings: Settings) -> list[str]:
+    threads = settings.connections if target.one_connection_per_thread else settings.threads
+    return ["wrk", f"-t{threads}", f"-c{settings.connections}", f"-d{seconds}s", "--timeout", "10s",
+            "-s", str(BENCH / "wrk" / target.script), target.url]
+
+
+def wrk_report(stdout: str) -> dict[str, int]:
+    for line in stdout.splitlines():
+        if line.startswith("BENCH "):
+            return json.loads(line.removeprefix("BENCH "))
+    raise SystemExit(f"wrk printed no figures:\n{stdout}")
+
+
+def wrk(target: Target, seconds: int, settings: Settings) -> Load:
+    done = subprocess.run(wrk_command(target, seconds, settings), capture_output=True, text=True, check=False,
+                          env={**os.environ, **target.env})
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed on {target.name}: {done.stderr or done.stdout}")
+    return Load.from_report(wrk_report(done.stdout))
+
+
+def verify_target(name: str, base_url: str, token: str) -> Target:
+    return Target(name, base_url + "/v3/verify",
+                  {"BENCH_BODY": json.dumps(VERIFY), "BENCH_AUTHORIZATION": f"Bearer {token}"})
+
+
+def flow_target(base_url: str, token: str) -> Target:
+    return Target("full flow", base_url + "/", {"BENCH_BODY": json.dumps(FLOW_VERIFY), "BENCH_ACCESS_TOKEN": token,
+                                                "BENCH_OTP": OTP}, "flow.lua", one_connection_per_thread=True)
+
+
+# -- checks before load: the figures are of successful answers --------------------------------------------
+
+
+def check_verify(target: Target) -> dict[str, object]:
+    reply = httpx.post(target.url, content=target.env["BENCH_BODY"],
+                       headers={"Content-Type": "application/json", "Authorization": target.env["BENCH_AUTHORIZATION"]})
+    if reply.status_code != 200:
+        raise SystemExit(f"{target.name}: POST /v3/verify answered {reply.status_code}: {reply.text}")
+    return reply.json()
+
+
+def check_flow(base_url: str, token: str) -> None:
+    """The four requests of bench/wrk/flow.lua once, each answer checked as the script checks it."""
+    with httpx.Client(base_url=base_url) as client:
+        api = {"Authorization": f"Bearer {token}"}
+        flow = client.post("/v3/verify", json=FLOW_VERIFY, headers=api).json()
+        device = {**SDK_HEADERS, "Authorization": f"Bearer {flow['authToken']}"}
+        answers = [client.post("/v1/client/mobile/otp/start", json={}, headers=device).json(),
+                   client.post("/v1/client/mobile/otp/finish", json={"otp": OTP}, headers=device).json(),
+                   client.post("/v3/verify-status", json={"correlationId": flow["correlationId"]}, headers=api).json()]
+    if answers[0] != {"next": "mobile/otp"} or answers[1] != {"next": "done"} or answers[2].get("success") != "true":
+        raise SystemExit(f"the full flow does not succeed: {answers}")
+
+
+# -- peers: WireMock and Prism, when installed -----------------------------------------------------------
+
+
+def tool(name: str) -> str | None:
+    local = BENCH / "node_modules" / ".bin" / name
+    return shutil.which(name) or (str(local) if local.exists() else None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def peer_commands(emulator_url: str, verify_reply: dict[str, object], workdir: Path) -> dict[str, list[str]]:
+    """The installed peers' commands, each serving a stub of POST /v3/verify on a free port."""
+    commands = {}
+    wiremock = tool("wiremock")
+    if wiremock:  # one mapping answering the emulator's own reply
+        (workdir / "mappings").mkdir()
+        mapping = {"request": {"method": "POST", "urlPath": "/v3/verify"},
+                   "response": {"status": 200, "headers": {"Content-Type": "application/json"},
+                                "jsonBody": verify_reply}}
+        (workdir / "mappings" / "verify.json").write_text(json.dumps(mapping))
+        commands["WireMock"] = [wiremock, "--port", str(free_port()), "--bind-address", "127.0.0.1",
+                                "--root-dir", str(workdir), "--disable-banner"]
+    prism = tool("prism")
+    if prism:  # mock mode from the emulator's own description; no request log, as the emulator keeps none
+        spec = workdir / "openapi.json"
+        spec.write_text(httpx.get(emulator_url + "/openapi.json").text)
+        commands["Prism"] = [prism, "mock", str(spec), "--host", "127.0.0.1", "--port", str(free_port()),
+                             "--verboseLevel", "error"]
+    return commands
+
+
+@contextlib.contextmanager
+def peer(name: str, command: list[str], workdir: Path, token: str) -> Iterator[Target | None]:
+    """The peer serving, as a wrk target; None (and why, printed) if it did not answer in time."""
+    port = command[command.index("--port") + 1]
+    target = verify_target(name, f"http://127.0.0.1:{port}", token)
+    log = workdir / f"{name}.log"
+    # Its own session: the npm launchers start java or node below them, stopped with the group.
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + PEER_START_SECONDS
+        while process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                check_verify(target)
+                break
+            time.sleep(0.5)
+        else:
+            print(f"{name} skipped: not serving within {PEER_START_SECONDS} s; its log:\n{log.read_text()[-2000:]}")
+            target = None
+        yield target
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+# -- the benchmarks: each returns its rows of the table ---------------------------------------------------
+
+
+def few(samples: list[tuple[float, float]], count: int = 8) -> str:
+    """At most about `count` (seconds, MiB) samples, evenly spaced, the last one always."""
+    step = max(1, -(-len(samples) // count))
+    shown = samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else [])
+    return ", ".join(f"{seconds:.0f} s {mib:.0f}" for seconds, mib in shown) + " MiB"
+
+
+def ms(value: float) -> str:
+    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
+
+
+def with_errors(text: str, loads: list[Load]) -> str:
+    errors = sum(load.errors for load in loads)
+    return f"{text} ({errors:,} errors)" if errors else text
+
+
+def median_load(loads: list[Load]) -> Load:
+    return Load(*(statistics.median(getattr(load, name) for load in loads)
+                  for name in ("requests_per_s", "p50_ms", "p99_ms", "errors", "flows_per_s")))
+
+
+def throughput(settings: Settings) -> list[Row]:
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-peers-") as temp:
+        servers = [stack.enter_context(server) for server in (emulator(), *bare_apps())]
+        token = access_token(servers[0].url)
+        targets = [verify_target(server.name, server.url, token) for server in servers]
+        verify_reply, *_ = [check_verify(target) for target in targets]  # each answers; the emulator's reply
+        check_flow(servers[0].url, token)
+        commands = peer_commands(servers[0].url, verify_reply, Path(temp))
+        unavailable = {name: "not installed" for name in PEERS if name not in commands}
+        if unavailable:
+            print(f"peers skipped, not installed: {', '.join(unavailable)} (to add them: {NPM_INSTALL})")
+        for name, command in commands.items():
+            print(f"starting {name} ...", flush=True)
+            started = stack.enter_context(peer(name, command, Path(temp), token))
+            if started:
+                targets.append(started)
+            else:
+                unavailable[name] = "did not start"
+        targets.append(flow_target(servers[0].url, token))
+
+        for target in targets:
+            wrk(target, settings.warmup, settings)
+        loads: dict[str, list[Load]] = {target.name: [] for target in targets}
+        for number in range(1, settings.rounds + 1):
+            for target in targets:
+                load = wrk(target, settings.duration, settings)
+                loads[target.name].append(load)
+                flows = f", {load.flows_per_s:,.0f} flows/s" if target.script == "flow.lua" else ""
+                print(f"round {number} {target.name}: {load.requests_per_s:,.0f} req/s{flows}, p50 {ms(load.p50_ms)}, "
+                      f"p99 {ms(load.p99_ms)}, {load.errors} errors", flush=True)
+            print(f"round {number}: {live_flows(servers[0].url):,} flows live in the emulator", flush=True)
+
+    medians = {name: median_load(runs) for name, runs in loads.items()}
+    emu, uvl, h11 = medians["emulator"], medians["bare uvloop"], medians["bare h11"]
+    peer_names = [name for name in medians if name not in ("emulator", "bare uvloop", "bare h11", "full flow")]
+
+    def peers(figure: Callable[[Load], str]) -> str:
+        shown = [with_errors(f"{name} {figure(medians[name])}", loads[name]) for name in peer_names]
+        return ", ".join(shown + [f"{name}: {why}" for name, why in unavailable.items()]) or "—"
+
+    def row(what: str, figure: Callable[[Load], str], value: Callable[[Load], float]) -> Row:
+        return Row(what, with_errors(figure(emu), loads["emulator"]), with_errors(figure(uvl), loads["bare uvloop"]),
+                   with_errors(figure(h11), loads["bare h11"]), f"{value(emu) / value(uvl):.2f}", peers(figure))
+
+    flow = medians["full flow"]
+    return [
+        row("`POST /v3/verify`, req/s", lambda load: f"{load.requests_per_s:,.0f}", lambda load: load.requests_per_s),
+        row(f"p50 at {settings.connections} connections", lambda load: ms(load.p50_ms), lambda load: load.p50_ms),
+        row(f"p99 at {settings.connections} connections", lambda load: ms(load.p99_ms), lambda load: load.p99_ms),
+        Row(f"full Verified Users flow, {settings.connections} concurrent, flows/s",
+            with_errors(f"{flow.flows_per_s:,.0f} (p99 of a step {ms(flow.p99_ms)})", loads["full flow"])),
+    ]
+
+
+def memory(settings: Settings) -> list[Row]:
+    """VmRSS of a fresh emulator under verify load, then after its clock passed every lifetime."""
+    with emulator() as server:
+        target = verify_target("emulator", server.url, access_token(server.url))
+        check_verify(target)
+        pid = server.process.pid
+        samples = [(0.0, rss_mib(pid))]
+        began = time.monotonic()
+        load = subprocess.Popen(wrk_command(target, settings.rss_seconds, settings), stdout=subprocess.PIPE,
+                                text=True, env={**os.environ, **target.env})
+        while True:
+            try:
+                stdout, _ = load.communicate(timeout=began + len(samples) * RSS_SAMPLE_SECONDS - time.monotonic())
+                break
+            except subprocess.TimeoutExpired:
+                samples.append((time.monotonic() - began, rss_mib(pid)))
+        result = Load.from_report(wrk_report(stdout))
+        loaded = rss_mib(pid)
+        flows = live_flows(server.url)
+        print(f"memory: {result.requests_per_s:,.0f} verify/s for {settings.rss_seconds} s, p99 {ms(result.p99_ms)}, "
+              f"{result.errors} errors; {flows:,} flows live; VmRSS every {RSS_SAMPLE_SECONDS} s: {few(samples)}",
+              flush=True)
+
+        moved = time.monotonic()
+        httpx.post(server.url + "/__emulator/clock", json={"advance": ADVANCE_SECONDS}, timeout=600).raise_for_status()
+        moved_in = time.monotonic() - moved
+        after = [(moved_in, rss_mib(pid))]
+        while after[-1][0] < settings.after_seconds:
+            time.sleep(1)
+            after.append((time.monotonic() - moved, rss_mib(pid)))
+        swept = live_flows(server.url)
+    print(f"memory: clock advanced {ADVANCE_SECONDS} s (the call took {moved_in:.1f} s); {swept:,} flows live; "
+          f"VmRSS {loaded:.0f} MiB before, then each second: {few(after)}", flush=True)
+
+    peak = max(mib for _, mib in samples + [(0.0, loaded)])
+    under = next((seconds for seconds, mib in after if mib < FLAT_MIB), None)
+    settled = (f"under {FLAT_MIB} MiB {under:.0f} s after, {after[-1][1]:.0f} MiB at {after[-1][0]:.0f} s"
+               if under is not None else f"still {after[-1][1]:.0f} MiB {after[-1][0]:.0f} s after")
+    return [
+        Row(f"RSS under {settings.rss_seconds} s of verify load ({result.requests_per_s:,.0f} req/s)",
+            with_errors(f"{samples[0][1]:.0f} → max {peak:.0f} MiB ({flows:,} flows live at the end)", [result])),
+        Row("RSS once the clock passed every lifetime", f"{settled} ({swept:,} flows live)"),
+    ]
+
+
+def startup(settings: Settings) -> list[Row]:
+    """Cold start and idle RSS, by bench/startup.py's rounds (its bare app: uvicorn's defaults)."""
+    import startup as cold  # bench/ is sys.path[0] when this file runs as a script
+
+    for name, command in cold.COMMANDS.items():
+        cold.one_round(name, command)  # unmeasured, as startup.py does: bytecode written, page cache warm
+    rounds: dict[str, list] = {name: [] for name in cold.COMMANDS}
+    for _ in range(STARTUP_ROUNDS):  # interleaved
+        for name, command in cold.COMMANDS.items():
+            rounds[name].append(cold.one_round(name, command))
+    emu, bare = ({figure: statistics.median(getattr(r, figure) for r in rounds[name])
+                  for figure in ("ready_ms", "health_ms", "rss_mib")} for name in ("emulator", "bare Starlette"))
+    figures = (("cold start to the ready line", "ready_ms", "ms"),
+               ("cold start to a health check answered", "health_ms", "ms"), ("idle RSS", "rss_mib", "MiB"))
+    return [Row(f"{what} (bare: uvicorn's defaults)", f"{emu[figure]:.0f} {unit}",
+                bare_uvloop=f"{bare[figure]:.0f} {unit}", ratio=f"{emu[figure] / bare[figure]:.2f}")
+            for what, figure, unit in figures]
+
+
+def websockets(settings: Settings) -> list[Row]:
+    """Idle Instant Link WebSockets, by bench/idle_websockets.py (its bare app: the emulator's WebSocket
+    settings of uvicorn)."""
+    import idle_websockets as idle
+
+    idle.raise_open_files(settings.sockets + 1_000)
+    emu, bare = asyncio.run(idle.run_emulator(settings.sockets)), asyncio.run(idle.run_bare(settings.sockets))
+    return [Row(f"{settings.sockets:,} idle Instant Link WebSockets: RSS (KiB each; ratio of those)",
+                f"{emu['after']:.0f} MiB ({emu['per_socket']:.0f} KiB)",
+                bare_uvloop=f"{bare['after']:.0f} MiB ({bare['per_socket']:.0f} KiB)",
+                ratio=f"{emu['per_socket'] / bare['per_socket']:.2f}")]
+
+
+BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
+    "startup": startup, "throughput": throughput, "websockets": websockets, "memory": memory}
+
+
+# -- the report ------------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+                 platform.processor() or "unknown CPU")
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split(" [")[0]
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; {len(os.sched_getaffinity(0))} cores "
+            f"({model}); Python {platform.python_version()}, uvicorn {uvicorn.__version__}, "
+            f"Starlette {starlette.__version__}, {wrk_version}; load average at start {load}")
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| what | emulator | bare uvloop | bare h11 | ratio | peers |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r.what} | {r.emulator} | {r.bare_uvloop} | {r.bare_h11} | {r.ratio} | {r.peers} |" for r in rows]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--flows", type=int, default=5000, help="flows created for the memory figures")
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
+    parser.add_argument("-d", "--duration", type=int, default=10, help="seconds of each wrk round (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are shown (default 3)")
+    parser.add_argument("-c", "--connections", type=int, default=50, help="wrk connections (default 50)")
+    parser.add_argument("-t", "--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load on each server first (default 3)")
+    parser.add_argument("--rss-seconds", type=int, default=300, help="seconds of verify load for RSS (default 300)")
+    parser.add_argument("--after-seconds", type=int, default=60,
+                        help="seconds RSS is followed after the clock passed every lifetime (default 60)")
+    parser.add_argument("--sockets", type=int, default=10_000, help="idle WebSockets (default 10000)")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS),
+                        help="run only these benchmarks (default: all, in this order)")
     args = parser.parse_args()
-
-    startups = []
-    for _ in range(5):
-        process, _, seconds = start()
-        startups.append(seconds)
-        process.terminate()
-        process.wait()
-    print(f"start-up to ready line: median {statistics.median(startups) * 1000:.0f} ms "
-          f"(min {min(startups) * 1000:.0f}, max {max(startups) * 1000:.0f}; 5 runs, includes Python start)")
-
-    process, base_url, _ = start()
-    try:
-        print(f"memory idle: {rss_mib(process.pid):.1f} MiB RSS")
-        for concurrency in (1, 16):
-            calls, latencies = asyncio.run(load(base_url, concurrency, args.seconds))
-            print(f"throughput, {concurrency:>2} client(s): {calls / args.seconds:,.0f} calls/s "
-                  f"(verify + verify-status); latency p50 {percentile(latencies, 0.5) * 1000:.2f} ms, "
-                  f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms")
-        httpx.post(base_url + "/__emulator/reset")
-        httpx.post(base_url + "/__emulator/clock", json={"freeze": True})
-        before = rss_mib(process.pid)
-        asyncio.run(create_flows(base_url, args.flows))
-        with_flows = rss_mib(process.pid)
-        health = httpx.get(base_url + "/__emulator/health").json()
-        print(f"memory after {args.flows} live flows: {with_flows:.1f} MiB RSS "
-              f"(+{with_flows - before:.1f} MiB; {health['flows']} flows live)")
-        httpx.post(base_url + "/__emulator/clock", json={"advance": 16 * 60})
-        swept = httpx.get(base_url + "/__emulator/health").json()["flows"]
-        asyncio.run(create_flows(base_url, args.flows))
-        httpx.post(base_url + "/__emulator/clock", json={"advance": 16 * 60})
-        again = rss_mib(process.pid)
-        print(f"after expiry: {swept} flows live; after another {args.flows} flows and expiry: {again:.1f} MiB RSS "
-              f"(flat if close to {with_flows:.1f})")
-    finally:
-        process.terminate()
-        process.wait()
+    settings = Settings(args.duration, args.rounds, args.connections, args.threads, args.warmup, args.rss_seconds,
+                        args.after_seconds, args.sockets)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    header = machine()
+    print(header, flush=True)
+    rows = [row for name in BENCHMARKS if name in args.only for row in BENCHMARKS[name](settings)]
+    c = settings.connections
+    print(f"\n{header}\n\nLoad: `wrk -t{settings.threads} -c{c} -d{settings.duration}s` after {settings.warmup} s of "
+          f"warm-up, medians of {settings.rounds} interleaved rounds (the full flow: `-t{c} -c{c}`, one connection "
+          f"per thread); ratio: emulator / bare uvloop; errors: non-2xx answers, socket errors or timeouts (10 s) "
+          f"and failed flow steps, over all rounds.\n\n{table(rows)}")
 
 
 if __name__ == "__main__":

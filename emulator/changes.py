@@ -13,6 +13,7 @@ service directly) hands the wake-up to the subscriber's loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Callable
 
 TOPICS = ("sms", "flows", "webhooks", "clock")
@@ -41,12 +42,14 @@ class ChangeFeed:
         """What a store calls when its state changed."""
         if topic not in self._versions:
             raise ValueError(f"unknown topic {topic!r}; the topics are {', '.join(self._versions)}")
-        return lambda: self.changed(topic)
+        return functools.partial(self.changed, topic)
 
     def changed(self, topic: str) -> None:
+        """Called on every flow event: with no stream open (as under load), one increment."""
         self._versions[topic] += 1
-        for subscription in tuple(self._subscribers):  # a copy: a reader may leave meanwhile
-            subscription._wake()
+        if self._subscribers:
+            for subscription in tuple(self._subscribers):  # a copy: a reader may leave meanwhile
+                subscription._wake()
 
     def subscribe(self) -> "Subscription":
         """A subscription from the current versions; use it as a context manager, so it is dropped when

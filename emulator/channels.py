@@ -2,21 +2,24 @@
 
 A status published before any socket is connected is kept and delivered on connect; a final status
 is delivered again to every later connection, so sequential connections for one flow all work.
+A connected socket listens with a plain callback rather than a queue of its own: thousands of them sit
+idle for minutes, and an asyncio.Queue is about 3 KiB each.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
+
+Listener = Callable[[str, bool], None]  # (the text to send, "" for none; close the socket afterwards)
 
 
-@dataclass
+@dataclass(slots=True)
 class Channel:
     message: dict[str, Any] | None = None
     close_after: bool = False
-    listeners: set[asyncio.Queue[tuple[str, bool]]] = field(default_factory=set)
+    listeners: list[Listener] = field(default_factory=list)  # usually one socket, so no set
 
 
 class StatusChannels:
@@ -28,27 +31,25 @@ class StatusChannels:
         channel.message = message
         channel.close_after = close
         text = json.dumps(message, separators=(",", ":"))
-        for queue in channel.listeners:
-            queue.put_nowait((text, close))
+        for listener in list(channel.listeners):  # a listener may unsubscribe as it is told
+            listener(text, close)
 
-    def subscribe(self, auth_id: str) -> asyncio.Queue[tuple[str, bool]]:
-        """A queue of (text, close afterwards); a status already published is in it at once."""
+    def subscribe(self, auth_id: str, listener: Listener) -> None:
+        """`listener` is told every status from now on; a status already published, at once."""
         channel = self._channels.setdefault(auth_id, Channel())
-        queue: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+        channel.listeners.append(listener)
         if channel.message is not None:
-            queue.put_nowait((json.dumps(channel.message, separators=(",", ":")), channel.close_after))
-        channel.listeners.add(queue)
-        return queue
+            listener(json.dumps(channel.message, separators=(",", ":")), channel.close_after)
 
-    def unsubscribe(self, auth_id: str, queue: asyncio.Queue[tuple[str, bool]]) -> None:
+    def unsubscribe(self, auth_id: str, listener: Listener) -> None:
         channel = self._channels.get(auth_id)
-        if channel is not None:
-            channel.listeners.discard(queue)
+        if channel is not None and listener in channel.listeners:
+            channel.listeners.remove(listener)
 
     def close(self, auth_id: str) -> None:
         """The flow is gone: tell connected sockets to close and forget the channel."""
         channel = self._channels.pop(auth_id, None)
         if channel is None:
             return
-        for queue in channel.listeners:
-            queue.put_nowait(("", True))
+        for listener in channel.listeners:
+            listener("", True)

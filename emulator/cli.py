@@ -19,7 +19,8 @@ from typing import Callable, NoReturn, Sequence, TypeVar
 
 from emulator import __version__
 from emulator.access import AccessPolicy, check_host_names
-from emulator.projects import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ProjectsFileError, load_projects_file
+from emulator.projects import (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_MAX_LIVE_FLOWS, MAX_LIVE_FLOWS_RANGE,
+                               ProjectsFileError, load_projects_file)
 from emulator.scenarios.loader import ScenarioError, default_pack_dir, load_catalogue
 from emulator.http.app import create_app
 from emulator.http.prefix import normalize_path_prefix
@@ -112,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"a request's head and body must arrive within this many seconds of its first byte, else 408 "
         f"(default {REQUEST_TIMEOUT_SECONDS:g})",
     )
+    parser.add_argument(
+        "--max-live-flows",
+        type=_max_live_flows,
+        metavar="N",
+        help="the live flows a project holds at most, unless its maxLiveFlows says otherwise; a new flow in a "
+        f"full project evicts the finished ones first, then the oldest (default {DEFAULT_MAX_LIVE_FLOWS})",
+    )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: warning")
     commands = parser.add_subparsers(dest="command")
     scenarios = commands.add_parser("scenarios", help="work with scenario files")
@@ -137,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check(directories: list[str]) -> int:
     paths = [Path(d) for d in directories] or [default_pack_dir()]
     try:
-        catalogue = load_catalogue(paths)
+        catalogue = load_catalogue(paths, check_embedded=True)  # a check holds every file to the schema
     except ScenarioError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
@@ -161,6 +169,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise StartupError(str(error)) from None
     access = _access(args)
     request_timeout = _request_timeout(args)
+    max_live_flows = (args.max_live_flows if args.max_live_flows is not None
+                      else _parsed_env("MAX_LIVE_FLOWS", _max_live_flows, DEFAULT_MAX_LIVE_FLOWS))
     try:
         path_prefix = normalize_path_prefix(args.path_prefix or _env("PATH_PREFIX") or "")
     except ValueError as error:
@@ -170,7 +180,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ProjectsFileError as error:
         raise StartupError(str(error)) from None
     try:
-        emulator = Emulator(scenario_dirs=scenario_dirs, projects=projects)
+        emulator = Emulator(scenario_dirs=scenario_dirs, projects=projects, max_live_flows=max_live_flows)
     except ScenarioError as error:
         more = f" (and {len(error.problems) - 1} more; run 'prove-emulator scenarios check')" if len(error.problems) > 1 else ""
         raise StartupError(f"scenario file problem: {error.problems[0]}{more}") from None
@@ -229,6 +239,14 @@ def _timeout(text: str) -> float:
         raise argparse.ArgumentTypeError(f"the request timeout must be a number of seconds, over 0 and at most "
                                          f"3600 (got {text!r})")
     return seconds
+
+
+def _max_live_flows(text: str) -> int:
+    low, high = MAX_LIVE_FLOWS_RANGE
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise argparse.ArgumentTypeError(f"the live flows per project must be a whole number from {low} to {high} "
+                                         f"(got {text!r})")
+    return int(text)
 
 
 def _request_timeout(args: argparse.Namespace) -> float:

@@ -140,6 +140,7 @@ class Project(TypedDict):
     webhook: NotRequired[dict[str, Any]]
     consentCountries: NotRequired[list[str]]
     rateLimit: NotRequired[float | None]
+    maxLiveFlows: NotRequired[int | None]  # null: the emulator's --max-live-flows
 
 
 class Fault(TypedDict):

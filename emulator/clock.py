@@ -25,6 +25,11 @@ from typing import Callable
 
 TimerCallback = Callable[[], None]
 
+
+def _nothing() -> None:
+    """What a cancelled timer calls (never): its callback, let go."""
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 EARLIEST = 0.0  # 1970-01-01T00:00:00Z
 LATEST = (datetime(9000, 1, 1, tzinfo=timezone.utc) - _EPOCH).total_seconds()  # 9000-01-01T00:00:00Z
@@ -45,7 +50,7 @@ def in_range(instant: float) -> bool:
     return EARLIEST <= instant <= LATEST
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class Timer:
     due: float
     seq: int
@@ -54,6 +59,9 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        # A cancelled timer waits in the heap until its deadline: it must not keep what its callback
+        # holds (a flow, say) alive until then.
+        self.callback = _nothing
 
 
 class Clock:
@@ -179,6 +187,8 @@ class Clock:
         """Back to real time, unfrozen, with no timers."""
         self._offset = 0.0
         self._frozen_at = None
+        for timer in self._timers:  # whoever holds one sees it will not fire
+            timer.cancel()
         self._timers.clear()
         self._moved()
 

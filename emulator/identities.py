@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from emulator.clock import rfc3339
+from emulator.ids import new_id
 from emulator.phone import normalize, region
 from emulator.scenarios.model import Persona
 
@@ -62,7 +62,7 @@ class EnrolledIdentity:
         for attribute_type, attribute_value in attributes:
             kept = [a for a in self.attributes if a.attribute_type != attribute_type]
             same_type = [a for a in self.attributes if a.attribute_type == attribute_type]
-            attribute_id = same_type[0].attribute_id if same_type else str(uuid.uuid4())
+            attribute_id = same_type[0].attribute_id if same_type else new_id()
             self.attributes = [*kept, Attribute(attribute_id, attribute_type, attribute_value)][-MAX_ATTRIBUTES:]
 
 
@@ -82,7 +82,7 @@ class IdentityStore:
         found = self.find_by_phone(project_id, phone_number)
         if found:
             return next((i for i in found if i.active), found[0]).identity_id
-        return self._reserved.setdefault((project_id, normalize(phone_number)), str(uuid.uuid4()))
+        return self._reserved.setdefault((project_id, normalize(phone_number)), new_id())
 
     def number_of(self, project_id: str, prove_id: str) -> str | None:
         """The phone number a proveId of this project names (an identity's, or a reserved one)."""
@@ -112,7 +112,7 @@ class IdentityStore:
             return identity
         reserved = self._reserved.pop((project_id, normalize(phone_number)), None)
         identity = EnrolledIdentity(
-            identity_id=reserved if reserved is not None and not existing else str(uuid.uuid4()),
+            identity_id=reserved if reserved is not None and not existing else new_id(),
             project_id=project_id,
             phone_number=phone_number,
             persona=persona,

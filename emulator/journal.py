@@ -5,12 +5,15 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from emulator.clock import rfc3339
 
 JOURNAL_CAPACITY = 500
 BODY_EXCERPT = 2048  # characters of each body kept, so the journal's memory stays bounded
+# (project id, correlation id) -> why a call naming that flow went as it did, or "": the reply cannot
+# say it (an evicted flow is answered 8008, as an expired one).
+FlowNote = Callable[[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class JournalEntry:
     correlation_id: str
     request_body: str
     response_body: str
-    note: str = ""  # why the call went as it did when the reply cannot say (e.g. a refused cross-origin call)
+    note: str = ""  # why the call went as the reply cannot say (a refused cross-origin call, an evicted flow)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -48,15 +51,19 @@ class JournalEntry:
 
 
 class Journal:
-    def __init__(self, capacity: int = JOURNAL_CAPACITY) -> None:
+    def __init__(self, capacity: int = JOURNAL_CAPACITY,
+                 flow_note: FlowNote = lambda project_id, correlation_id: "") -> None:
         self._entries: deque[JournalEntry] = deque(maxlen=capacity)
         self._ids = itertools.count(1)
+        self._flow_note = flow_note
 
     def record(self, **fields: Any) -> None:
         for key in ("request_body", "response_body"):
             text = fields.get(key, "")
             if len(text) > BODY_EXCERPT:
                 fields[key] = text[:BODY_EXCERPT] + f"... ({len(text)} characters)"
+        if not fields.get("note") and fields.get("correlation_id"):
+            fields["note"] = self._flow_note(fields.get("project_id", ""), fields["correlation_id"])
         self._entries.append(JournalEntry(id=next(self._ids), **fields))
 
     def entries(

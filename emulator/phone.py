@@ -22,13 +22,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection
 
-import phonenumbers
-
 from emulator.errors import consent_required, malformed
 
 US = "US"
 CANADA = "CA"
-UNKNOWN_REGION = phonenumbers.UNKNOWN_REGION  # "ZZ": an unknown country code, or a non-geographic one (+800)
+# libphonenumber's UNKNOWN_REGION: an unknown country code, or a non-geographic one (+800). phonenumbers
+# itself is imported where a region is read: its import is ~20 ms of start-up.
+UNKNOWN_REGION = "ZZ"
 NORTH_AMERICA = (US, CANADA)  # where Pre-Fill and Prove Identity are served
 WEBHOOK_REGIONS = (US,)  # seed: "Webhook notifications are only available for US-based phone numbers."
 CONSENT_REGIONS = (CANADA,)  # seed "Global consent": Verified Users needs MNO consent there
@@ -59,6 +59,8 @@ def dialled(phone_number: str) -> str:
 def region(phone_number: str) -> str:
     """The number's region as an ISO 3166-1 alpha-2 code ('US', 'CA', 'GB', ...); UNKNOWN_REGION when
     its country code names no country."""
+    import phonenumbers
+
     try:
         parsed = phonenumbers.parse(dialled(phone_number), None)
     except phonenumbers.NumberParseException:
@@ -72,6 +74,8 @@ def region(phone_number: str) -> str:
 
 def is_region_code(code: object) -> bool:
     """An ISO 3166-1 alpha-2 code that libphonenumber knows (upper case, as Prove writes them)."""
+    import phonenumbers
+
     return isinstance(code, str) and code in phonenumbers.SUPPORTED_REGIONS
 
 

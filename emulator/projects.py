@@ -22,6 +22,13 @@ UNKNOWN_NUMBER_POLICIES = ("reject", "default-persona")
 INSTANT_LINK_START_REPLIES = ("data", "empty")
 # rateLimit: requests per second per project (Prove's is 25); bounded so a bucket stays meaningful.
 RATE_LIMIT_RANGE = (1, 10_000)
+# maxLiveFlows: the live flows a project holds at most; a new flow in a full project evicts one.
+MAX_LIVE_FLOWS_RANGE = (1, 1_000_000)
+# The bound of a project that sets none (--max-live-flows). A live flow takes about 1 KiB
+# (bench/flow_memory.py), so 10,000 are ~10 MiB per busy project and the process stays well under
+# 150 MiB at thousands of verify/s, where the 15-minute lifetime alone would keep 1.8 million flows
+# (2,000/s, gigabytes). It is still far more than a test suite or a demo has live at once.
+DEFAULT_MAX_LIVE_FLOWS = 10_000
 
 DEFAULT_CLIENT_ID = "sandbox-client-id"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
@@ -68,6 +75,7 @@ class Project:
     # Canadian number needs CA here.
     consent_countries: frozenset[str] = frozenset()
     rate_limit: float | None = None  # requests per second; None: no limit (the default)
+    max_live_flows: int | None = None  # None: the emulator's default (--max-live-flows)
 
     def has(self, product: str) -> bool:
         return product in self.products
@@ -86,6 +94,7 @@ class Project:
             "instantLinkStartReply": self.instant_link_start_reply,
             "consentCountries": sorted(self.consent_countries),
             "rateLimit": self.rate_limit,
+            "maxLiveFlows": self.max_live_flows,
         }
         if self.webhook and self.webhook.url:
             out["webhook"] = self.webhook.as_json()
@@ -104,7 +113,7 @@ def project_from_json(raw: Any, where: str, now: float = 0.0) -> Project:
     if not isinstance(raw, dict):
         raise ProjectsFileError(f"{where}: must be an object")
     known = {"clientId", "clientSecret", "name", "product", "products", "unknownNumbers",
-             "scenarioSets", "instantLinkStartReply", "webhook", "rateLimit", "consentCountries"}
+             "scenarioSets", "instantLinkStartReply", "webhook", "rateLimit", "consentCountries", "maxLiveFlows"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ProjectsFileError(f"{where}: unknown key(s): {', '.join(unknown)}")
@@ -146,6 +155,7 @@ def project_from_json(raw: Any, where: str, now: float = 0.0) -> Project:
         webhook=webhook,
         consent_countries=consent_countries_from_json(raw.get("consentCountries", []), f"{where}.consentCountries"),
         rate_limit=rate_limit_from_json(raw.get("rateLimit"), f"{where}.rateLimit"),
+        max_live_flows=max_live_flows_from_json(raw.get("maxLiveFlows"), f"{where}.maxLiveFlows"),
     )
 
 
@@ -158,6 +168,17 @@ def rate_limit_from_json(raw: Any, where: str) -> float | None:
         raise ProjectsFileError(
             f"{where}: must be a number of requests per second from {low} to {high}, or null (no limit)"
         )
+    return raw
+
+
+def max_live_flows_from_json(raw: Any, where: str) -> int | None:
+    """A project's maxLiveFlows: absent or null is the emulator's default; else a whole number of flows."""
+    if raw is None:
+        return None
+    low, high = MAX_LIVE_FLOWS_RANGE
+    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+        raise ProjectsFileError(f"{where}: must be a whole number of flows from {low} to {high}, or null "
+                                "(the emulator's --max-live-flows)")
     return raw
 
 
@@ -250,6 +271,7 @@ class ProjectRegistry:
 
     declared: list[Project] = field(default_factory=list)
     _by_id: dict[str, Project] = field(default_factory=dict)
+    default_max_live_flows: int = DEFAULT_MAX_LIVE_FLOWS  # for a project without maxLiveFlows
 
     def __post_init__(self) -> None:
         self.restore()
@@ -268,6 +290,13 @@ class ProjectRegistry:
 
     def all(self) -> list[Project]:
         return list(self._by_id.values())
+
+    def live_flow_limit(self, client_id: str) -> tuple[int, str]:
+        """How many live flows the project holds at most, and the setting that says so."""
+        project = self._by_id.get(client_id)
+        if project is not None and project.max_live_flows is not None:
+            return project.max_live_flows, "maxLiveFlows"
+        return self.default_max_live_flows, "the emulator's default, --max-live-flows"
 
     def authenticate(self, client_id: str, client_secret: str) -> Project | None:
         project = self._by_id.get(client_id)

@@ -18,6 +18,7 @@ Where the two languages differ, the schema spells out what the validator does:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Union
@@ -140,14 +141,13 @@ def validate(spec: Obj | Choice, value: Any, path: str = "") -> dict[str, Any]:
             raise malformed(f"{where} has unknown field(s): {', '.join(map(repr, unknown))[:200]}; known: "
                             + ", ".join(item.name for item in spec.fields))
     cleaned: dict[str, Any] = {}
-    for item in spec.fields:
-        field_path = _child(path, item.name)
+    for item in spec.fields:  # every request walks this loop: _present and _is_required inlined
         raw = value.get(item.name)
-        if not _present(raw):
-            if _is_required(item, value, spec):
-                raise malformed(_missing_message(item, field_path, raw))
+        if raw is None or raw == "":
+            if item.required or _is_required(item, value, spec):
+                raise malformed(_missing_message(item, _child(path, item.name), raw))
             continue
-        cleaned[item.name] = _validate_field(item, raw, field_path)
+        cleaned[item.name] = _validate_field(item, raw, _child(path, item.name))
     for check in spec.checks:
         problem = check.test(cleaned)
         if problem:
@@ -228,11 +228,16 @@ def _validate_int(item: Int, raw: Any, field_path: str) -> int:
     return raw
 
 
+@functools.cache  # enums are few and fixed (the declarations)
+def _spellings(enum: tuple[str, ...], ignore_case: bool) -> dict[str | None, str]:
+    return {_fold(value): value for value in enum} if ignore_case else {value: value for value in enum}
+
+
 def _validate_text(item: Text, raw: Any, field_path: str) -> str:
     if not isinstance(raw, str):
         raise malformed(f"field '{field_path}' must be a string")
     if item.enum:
-        spelled = {_fold(value): value for value in item.enum} if item.ignore_case else {v: v for v in item.enum}
+        spelled = _spellings(item.enum, item.ignore_case)
         key = _fold(raw) if item.ignore_case else raw
         if key not in spelled:
             case = " (in any case)" if item.ignore_case else ""

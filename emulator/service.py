@@ -32,7 +32,7 @@ from emulator.identities import IdentityStore
 from emulator.journal import Journal
 from emulator.outbox import Outbox
 from emulator.personas import Personas
-from emulator.projects import Project, ProjectRegistry
+from emulator.projects import DEFAULT_MAX_LIVE_FLOWS, Project, ProjectRegistry
 from emulator.ratelimit import RateLimiter
 from emulator.scenarios.loader import default_pack_dir, load_catalogue
 from emulator.scenarios.model import Catalogue
@@ -51,6 +51,7 @@ class Emulator:
         public_origin: str = DEFAULT_PUBLIC_ORIGIN,
         clock: Clock | None = None,
         catalogue: Catalogue | None = None,
+        max_live_flows: int = DEFAULT_MAX_LIVE_FLOWS,
     ) -> None:
         self.clock = clock or Clock()
         # What changed, for the web UI's event stream: the stores below notify it.
@@ -58,17 +59,19 @@ class Emulator:
         self.clock.listeners.append(self.changes.notifier("clock"))
         # The embedded default pack comes first; later directories override its numbers.
         self.scenario_dirs = [default_pack_dir(), *scenario_dirs]
-        self.projects = ProjectRegistry(declared=list(projects))
+        # max_live_flows: the bound of live flows of a project without maxLiveFlows (--max-live-flows).
+        self.projects = ProjectRegistry(declared=list(projects), default_max_live_flows=max_live_flows)
         self.personas = Personas(self.projects, catalogue if catalogue is not None else load_catalogue(self.scenario_dirs))
         self.public_origin = public_origin
         self.tokens = TokenIssuer(self.clock)
         self.outbox = Outbox(changed=self.changes.notifier("sms"))
-        self.journal = Journal()
         self.faults = FaultBook()
         self.rate_limits = RateLimiter(self.clock)
         self.channels = StatusChannels()
         self.identities = IdentityStore()
-        self.flows = FlowStore(self.clock, self._flow_expired, self.changes.notifier("flows"))
+        self.flows = FlowStore(self.clock, self.projects.live_flow_limit, self._flow_gone,
+                               self.changes.notifier("flows"))
+        self.journal = Journal(flow_note=self.flows.journal_note)  # says why a call's flow was evicted
         self.possession = PossessionService(
             clock=self.clock,
             outbox=self.outbox,
@@ -107,7 +110,8 @@ class Emulator:
     def catalogue(self) -> Catalogue:
         return self.personas.catalogue
 
-    def _flow_expired(self, flow: Flow) -> None:
+    def _flow_gone(self, flow: Flow) -> None:
+        """A flow expired, was evicted or reset: release what it held. Nothing is sent (no webhook)."""
         self.possession.forget(flow)
         self.device_keys.forget(flow)
         self.mobile_auth.forget(flow)
@@ -131,7 +135,7 @@ class Emulator:
     def reset(self, project_id: str | None = None) -> None:
         """Forget state: everything (clock and runtime project changes too), or one project's."""
         for flow in self.flows.reset(project_id):
-            self._flow_expired(flow)
+            self._flow_gone(flow)
         self.identities.reset(project_id)
         self.domains.reset(project_id)
         self.prove_keys.reset(project_id)

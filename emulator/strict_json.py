@@ -33,17 +33,32 @@ class NumberOutOfRange(ValueError):
 def loads(raw: bytes | str) -> Any:
     """Parse JSON; raises json.JSONDecodeError (or ValueError) for bad JSON, NumberOutOfRange for a
     number that is not a finite double."""
-    value = json.loads(raw, parse_int=_integer)
-    path = first_unbounded_number(value)
-    if path is not None:
-        raise NumberOutOfRange(path)
+    unbounded = False  # the parser saw one: only then is the body walked to name where it is
+
+    def integer(text: str) -> int | float:
+        nonlocal unbounded
+        if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS:
+            unbounded = True
+            return math.inf  # found by first_unbounded_number, like an overflowing 1e400
+        number = int(text)
+        unbounded = unbounded or not _fits_a_double(number)
+        return number
+
+    def real(text: str) -> float:
+        nonlocal unbounded
+        number = float(text)
+        unbounded = unbounded or not math.isfinite(number)
+        return number
+
+    def constant(name: str) -> float:  # NaN, Infinity, -Infinity
+        nonlocal unbounded
+        unbounded = True
+        return float(name)
+
+    value = json.loads(raw, parse_int=integer, parse_float=real, parse_constant=constant)
+    if unbounded:
+        raise NumberOutOfRange(first_unbounded_number(value) or "")
     return value
-
-
-def _integer(text: str) -> int | float:
-    if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS:
-        return math.inf  # found by first_unbounded_number, like an overflowing 1e400
-    return int(text)
 
 
 def first_unbounded_number(value: Any) -> str | None:

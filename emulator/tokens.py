@@ -1,7 +1,10 @@
 """Signed tokens: OAuth access tokens for the server API, authTokens for the Web SDK.
 
 Both are HS256 JWTs signed with this emulator instance's key and timed on the emulator clock, so
-another emulator's token, a forged one or an expired one is refused.
+another emulator's token, a forged one or an expired one is refused. They are made and checked here
+with one HMAC each, not through PyJWT's generic path (a test checks them against PyJWT both ways):
+every call checks a token, and a token once verified is remembered (a bounded number of them; the
+expiry is checked on every use).
 
 The authToken payload is read by the Web SDK with `atob`, which rejects the '-' and '_' of
 base64url. Escaping '>', '?', '~' and non-ASCII as \\uXXXX in the JSON keeps every base64url
@@ -10,38 +13,59 @@ character inside the standard alphabet (web-sdk-protocol §2.1), while staying a
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import json
 import secrets
-import uuid
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
+from typing import Any, NamedTuple
 
 from emulator.clock import Clock
 from emulator.errors import unauthorized
 
 ACCESS_TOKEN_LIFETIME = 3600
+VERIFIED_TOKENS_KEPT = 4096  # tokens remembered as verified (a client reuses its access token for an hour)
+# The one header the emulator signs, as PyJWT writes it: a token with any other is not one of ours.
+_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode("ascii")
 
 
-class _AtobSafeEncoder(json.JSONEncoder):
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs["ensure_ascii"] = True
-        super().__init__(**kwargs)
+def _atob_safe_json(claims: dict[str, Any]) -> str:
+    """ASCII JSON whose base64url has no '-' or '_' (see the module docstring)."""
+    text = json.dumps(claims, separators=(",", ":"))  # ensure_ascii: non-ASCII as \uXXXX
+    return text.replace(">", "\\u003e").replace("?", "\\u003f").replace("~", "\\u007e")
 
-    def encode(self, o: Any) -> str:
-        text = super().encode(o)
-        return text.replace(">", "\\u003e").replace("?", "\\u003f").replace("~", "\\u007e")
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def sign_hs256(key: bytes, payload: str) -> str:
+    """A JWT of these claims (ASCII JSON), signed HS256, byte for byte as PyJWT writes it."""
+    signing_input = f"{_HEADER}.{_b64(payload.encode('ascii'))}"
+    return f"{signing_input}.{_b64(hmac.digest(key, signing_input.encode('ascii'), 'sha256'))}"
 
 
 class AuthTokenError(Exception):
-    """An authToken the device channel must refuse; the message says why."""
+    """An authToken the device channel must refuse; the message says why. `flow_id`: the flow a good
+    token named, when that flow is gone (the journal says why)."""
+
+    def __init__(self, message: str, flow_id: str = "") -> None:
+        super().__init__(message)
+        self.flow_id = flow_id
 
 
 @dataclass(frozen=True)
 class AuthTokenClaims:
     auth_id: str
     flow_id: str
+
+
+class _Verified(NamedTuple):
+    audience: str
+    subject: str  # an access token's client id, an authToken's flow id
+    expires: int
+    auth_id: str | None  # an authToken's auth.id
 
 
 class TokenIssuer:
@@ -53,6 +77,7 @@ class TokenIssuer:
         # The Web SDK keys its IndexedDB device registration by `auth.ans`; a per-instance value
         # keeps a registration made against another backend from hijacking this one (protocol §2.4).
         self.namespace = f"prove-emulator-{self.instance}"
+        self._known: dict[str, _Verified] = {}  # tokens verified, by their text
 
     # -- OAuth access tokens -----------------------------------------------------------------
 
@@ -64,9 +89,9 @@ class TokenIssuer:
             "aud": "prove-api",
             "iat": now,
             "exp": now + ACCESS_TOKEN_LIFETIME,
-            "jti": uuid.uuid4().hex,
+            "jti": secrets.token_hex(16),
         }
-        return jwt.encode(claims, self._key, algorithm="HS256"), ACCESS_TOKEN_LIFETIME
+        return self._sign(json.dumps(claims, separators=(",", ":"))), ACCESS_TOKEN_LIFETIME
 
     def client_id_of(self, authorization: str | None) -> str:
         """The project a `Bearer` access token belongs to; 401 (8002) for anything else."""
@@ -75,12 +100,12 @@ class TokenIssuer:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("not authorized: the Authorization header must be 'Bearer <access token>'")
-        claims = self._decode(token.strip(), audience="prove-api")
+        claims = self._verified(token.strip(), "prove-api")
         if claims is None:
             raise unauthorized("not authorized: the access token is malformed, forged or from another emulator")
-        if claims["exp"] <= self.clock.now():
+        if claims.expires <= self.clock.now():  # the clock moves both ways: checked on every call
             raise unauthorized("not authorized: the access token has expired; get a new one from /token")
-        return str(claims["sub"])
+        return claims.subject
 
     # -- authTokens (Web SDK) ----------------------------------------------------------------
 
@@ -110,7 +135,7 @@ class TokenIssuer:
             "aud": "prove-auth",
             "iat": int(self.clock.now()),
             "exp": int(expires_at),
-            "rid": uuid.uuid4().hex,
+            "rid": secrets.token_hex(16),
             "auth": {
                 "id": auth_id,
                 "ans": self.namespace,
@@ -121,29 +146,50 @@ class TokenIssuer:
         }
         if challenge:
             claims["auth"]["chlg"] = challenge
-        return jwt.encode(claims, self._key, algorithm="HS256", json_encoder=_AtobSafeEncoder)
+        return self._sign(_atob_safe_json(claims))
 
     def check_auth_token(self, token: str | None) -> AuthTokenClaims:
         if not token:
             raise AuthTokenError("the authToken is missing")
-        claims = self._decode(token, audience="prove-auth")
-        if claims is None or not isinstance(claims.get("auth"), dict):
+        claims = self._verified(token, "prove-auth")
+        if claims is None or claims.auth_id is None:
             raise AuthTokenError("the authToken is malformed, forged or from another emulator")
-        if claims["exp"] <= self.clock.now():
+        if claims.expires <= self.clock.now():
             raise AuthTokenError("the authToken has expired")
-        return AuthTokenClaims(auth_id=str(claims["auth"].get("id")), flow_id=str(claims["sub"]))
+        return AuthTokenClaims(auth_id=claims.auth_id, flow_id=claims.subject)
+
+    def _verified(self, token: str, audience: str) -> _Verified | None:
+        """A token's claims, checked once and then remembered (a client sends the same token again
+        and again); None for a token this emulator did not sign for `audience`."""
+        known = self._known.get(token)
+        if known is None:
+            claims = self._decode(token, audience)
+            if claims is None:
+                return None
+            auth = claims.get("auth")
+            known = _Verified(audience, str(claims["sub"]), claims["exp"],
+                              str(auth.get("id")) if isinstance(auth, dict) else None)
+            if len(self._known) >= VERIFIED_TOKENS_KEPT:
+                self._known.clear()  # rarely: few tokens are in use at once
+            self._known[token] = known
+        return known if known.audience == audience else None
+
+    def _sign(self, payload: str) -> str:
+        return sign_hs256(self._key, payload)
 
     def _decode(self, token: str, audience: str) -> dict[str, Any] | None:
-        try:
-            claims = jwt.decode(
-                token,
-                self._key,
-                algorithms=["HS256"],
-                audience=audience,
-                issuer=self._issuer,
-                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
-                         "require": ["exp", "sub", "iss"]},
-            )
-        except jwt.PyJWTError:
+        """The claims of a token this emulator signed for `audience`; None for anything else."""
+        header, _, rest = token.partition(".")
+        payload, _, signature = rest.partition(".")
+        if header != _HEADER or not payload or not signature.isascii():
             return None
-        return claims if isinstance(claims.get("exp"), int) else None
+        expected = hmac.digest(self._key, f"{header}.{payload}".encode("ascii", "replace"), "sha256")
+        if not hmac.compare_digest(_b64(expected), signature):
+            return None
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (ValueError, binascii.Error):  # a signed payload is ours, so this is defensive only
+            return None
+        if not isinstance(claims, dict) or claims.get("aud") != audience or claims.get("iss") != self._issuer:
+            return None
+        return claims if isinstance(claims.get("exp"), int) and "sub" in claims else None

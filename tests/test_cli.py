@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 
@@ -67,6 +68,28 @@ def test_a_bad_projects_file_names_the_problem(tmp_path):
     assert_one_line_failure(run("--port", "0", "--projects", str(path)), "projects[0].products: 'everything'")
 
 
+def test_a_bad_bound_on_live_flows_is_one_line():
+    rule = "the live flows per project must be a whole number from 1 to 1000000"
+    assert_one_line_failure(run("--port", "0", "--max-live-flows", "0"), rule)
+    assert_one_line_failure(run("--port", "0", env={"PROVE_EMULATOR_MAX_LIVE_FLOWS": "lots"}),
+                            f"PROVE_EMULATOR_MAX_LIVE_FLOWS: {rule} (got 'lots')")
+
+
+@pytest.mark.parametrize("args, env", [(("--max-live-flows", "1"), None), ((), {"PROVE_EMULATOR_MAX_LIVE_FLOWS": "1"})])
+def test_the_bound_on_live_flows_comes_from_the_option_or_the_environment(serve_cli, args, env):
+    base_url, _ = serve_cli("--port", "0", *args, env=env)
+    token = httpx.post(base_url + "/token", data={
+        "grant_type": "client_credentials", "client_id": "sandbox-client-id",
+        "client_secret": "sandbox-client-secret"}).json()["access_token"]
+    body = {"firstName": "Casey", "lastName": "Client", "phoneNumber": "2025550101", "possessionType": "none"}
+    first, second = (httpx.post(base_url + "/v3/verify", json=body, headers={"Authorization": f"Bearer {token}"})
+                     .json()["correlationId"] for _ in range(2))
+    gone = httpx.get(f"{base_url}/__emulator/flows/{first}")
+    assert gone.status_code == 410 and "holds at most 1 live flows (the emulator's default, --max-live-flows)" in (
+        gone.json()["message"])
+    assert httpx.get(f"{base_url}/__emulator/flows/{second}").status_code == 200
+
+
 def test_a_bad_scenario_file_stops_start_up(tmp_path):
     (tmp_path / "bad.yaml").write_text('personas: [{phoneNumber: "2025550100", possession: maybe}]')
     assert_one_line_failure(run("--port", "0", "--scenarios", str(tmp_path)), "personas[0].possession")
@@ -86,3 +109,13 @@ def test_module_and_console_script_agree():
     if script.exists():
         result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
         assert result.stdout.strip() == "prove-emulator 0.1.0"
+
+
+def test_start_up_leaves_the_heavy_libraries_for_when_they_are_needed():
+    # Start-up time and idle memory (bench/startup.py): each of these loads where it is first used
+    # (a user's scenario file, a device key, a webhook, a number's region), not at start.
+    code = ("import sys, emulator.cli as cli; cli.create_app(cli.Emulator()); "
+            "print(' '.join(m for m in ('jsonschema', 'cryptography', 'httpx', 'jwt', 'phonenumbers') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

@@ -14,9 +14,11 @@ test_error_reports_*); transport failure (test_the_sdk_start_answers_503_once, r
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +30,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from emulator.clock import Clock
+from emulator.http.device import _StatusSender
+from emulator.service import Emulator
 from emulator.tokens import TokenIssuer
 from tests.conftest import DESKTOP, MOBILE
 
@@ -656,6 +660,41 @@ def test_the_status_socket_answers_text_ping_with_text_pong(emu):
         for _ in range(3):
             socket.send("ping")
             assert socket.recv(timeout=5) == "pong"
+
+
+def test_the_status_socket_declines_permessage_deflate(emu):
+    """Chromium offers it; a status is ~20 bytes and zlib's state ~35 KiB per idle socket (§7.2)."""
+    flow = emu.verify("2025550100", DESKTOP)
+    with ws_connect(emu, flow["authToken"]) as socket:  # the client offers permessage-deflate
+        assert "Sec-WebSocket-Extensions" in socket.request.headers
+        assert "Sec-WebSocket-Extensions" not in socket.response.headers
+        socket.send("ping")
+        assert socket.recv(timeout=5) == "pong"
+
+
+def test_statuses_published_together_are_sent_in_order_and_the_close_last():
+    sent: list[str] = []
+
+    class Socket:  # each send yields to the loop, as one waiting for a full write buffer does
+        async def send_text(self, text: str) -> None:
+            await asyncio.sleep(0)
+            sent.append(text)
+
+        async def close(self, code: int) -> None:
+            await asyncio.sleep(0)
+            sent.append(f"close {code}")
+
+    async def publish_three() -> None:
+        emulator = Emulator()
+        flow = SimpleNamespace(record=lambda *args, **details: None)
+        sender = _StatusSender(Socket(), flow, emulator)  # type: ignore[arg-type]
+        for text, close in [("first", False), ("second", True), ("", True)]:
+            sender.deliver(text, close)
+        while sender.task is not None:
+            await asyncio.sleep(0)
+
+    asyncio.run(publish_three())
+    assert sent == ["first", "second", "close 1000"]
 
 
 def test_a_click_pushes_done_to_the_connected_socket(emu):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from emulator.scenarios import loader
 from emulator.scenarios.loader import ScenarioError, default_pack_dir, load_catalogue
 from emulator.scenarios.model import Possession
 
@@ -30,6 +31,24 @@ def test_default_pack_loads_and_covers_every_possession_mode():
     modes = {persona.possession for persona in catalogue.personas()}
     assert modes == set(Possession)
     assert catalogue.find("+12001004011", ("default",)).identity.first_name == "Sheilakathryn"
+
+
+def test_the_embedded_pack_meets_the_schema():
+    # The emulator loads its embedded pack without the schema (start-up time): this holds it to it.
+    catalogue = load_catalogue([default_pack_dir()], check_embedded=True)
+    assert len(catalogue.files) == 2
+
+
+def test_only_the_embedded_pack_skips_the_schema(tmp_path, monkeypatch):
+    write(tmp_path, "pack.yaml", 'personas: [{phoneNumber: "3035550100", colour: blue}]')
+    with pytest.raises(ScenarioError):
+        load_catalogue([tmp_path])  # a user's directory: held to the schema
+    monkeypatch.setattr(loader, "default_pack_dir", lambda: tmp_path)
+    assert load_catalogue([tmp_path]).find("3035550100", ("default",)) is not None
+    with pytest.raises(ScenarioError) as caught:
+        load_catalogue([tmp_path], check_embedded=True)  # as `prove-emulator scenarios check` loads it
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{tmp_path / 'pack.yaml'}: personas[0]: unknown key(s): colour (known: id,")
 
 
 def test_problems_name_the_file_the_path_and_what_is_wrong(tmp_path):
@@ -73,6 +92,14 @@ def test_invalid_yaml_is_one_clear_line(tmp_path):
     write(tmp_path, "broken.yaml", "personas: [unclosed")
     (problem,) = problems(tmp_path)
     assert problem.startswith(f"{tmp_path / 'broken.yaml'}: not valid YAML:")
+
+
+def test_a_yaml_mistake_is_shown_by_line_and_quoted(tmp_path):
+    write(tmp_path, "broken.yaml", 'personas:\n  - phoneNumber: "2025550100"\n    otp: "1234\n')
+    (problem,) = problems(tmp_path)
+    assert problem == (f"{tmp_path / 'broken.yaml'}: not valid YAML: while scanning a quoted scalar in "
+                       '"<unicode string>", line 3, column 10: otp: "1234 ^ found unexpected end of stream in '
+                       '"<unicode string>", line 4, column 1: ^')
 
 
 def test_one_bad_file_fails_the_whole_load(tmp_path):

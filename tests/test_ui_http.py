@@ -187,7 +187,7 @@ def test_subscriptions_are_bounded_and_dropped_when_closed():
 
 def test_the_change_feed_imports_nothing_above_it():
     source = Path(emulator.__file__).with_name("changes.py").read_text()
-    assert re.findall(r"^(?:from|import) (\S+)", source, re.M) == ["__future__", "asyncio", "typing"]
+    assert re.findall(r"^(?:from|import) (\S+)", source, re.M) == ["__future__", "asyncio", "functools", "typing"]
 
 
 # -- the event stream ------------------------------------------------------------------------------------

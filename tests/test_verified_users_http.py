@@ -235,7 +235,7 @@ def test_requests_are_journaled_without_secrets(emu):
     assert paths[-2:] == ["/token", "/v3/verify"] or "/v3/verify" in paths
     token_entry = next(entry for entry in entries if entry["path"] == "/token")
     assert "sandbox-client-secret" not in token_entry["requestBody"]
-    assert "access_token\": \"***" in token_entry["responseBody"]
+    assert "access_token\":\"***" in token_entry["responseBody"]
     verify_entry = next(entry for entry in entries if entry["path"] == "/v3/verify")
     assert verify_entry["status"] == 200 and verify_entry["correlationId"]
 

@@ -66,8 +66,9 @@ def test_instant_link_click_succeeds_and_tells_the_socket(emulator):
     link_id = flow.possession.link_id
     outcome, _, landing = emulator.possession.click(link_id)
     assert (outcome, landing) == ("succeeded", "https://app.example.com/done")
-    queue = emulator.channels.subscribe(flow.auth_id)
-    assert queue.get_nowait() == ('{"next":"done"}', False)
+    told: list[tuple[str, bool]] = []
+    emulator.channels.subscribe(flow.auth_id, lambda text, close: told.append((text, close)))
+    assert told == [('{"next":"done"}', False)]
     assert status(emulator, flow_id) == ("true", "success", "success")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from emulator.clock import rfc3339
 from emulator.scenarios.model import Persona
@@ -16,18 +16,35 @@ if TYPE_CHECKING:
 FLOW_LIFETIME = 15 * 60
 
 
-@dataclass
-class TimelineEvent:
-    at: float
-    event: str
-    details: dict[str, Any]
+class TimelineEvent(tuple):
+    """One thing that happened to a flow, as one flat tuple (at, event, key, value, key, value, ...): a
+    flow records a few per call, and an object with a dict for each was most of a live flow's memory."""
+
+    __slots__ = ()
+
+    @property
+    def at(self) -> float:
+        return self[0]
+
+    @property
+    def event(self) -> str:
+        return self[1]
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return dict(zip(self[2::2], self[3::2]))
 
     def as_json(self) -> dict[str, Any]:
         return {"at": rfc3339(self.at), "event": self.event, **self.details}
 
 
-@dataclass
+# Slotted (no __dict__ per flow), as every part a live flow holds: thousands of flows may be live. A
+# slotted dataclass cannot use the zero-argument super(), so subclasses name Flow.summary(self).
+@dataclass(slots=True)
 class Flow:
+    # The states (`state`) after which the flow waits for nothing: a full project evicts these first.
+    FINISHED_STATES: ClassVar[frozenset[str]] = frozenset({"succeeded", "failed", "completed"})
+
     correlation_id: str
     auth_id: str
     project_id: str
@@ -45,19 +62,29 @@ class Flow:
     mobile_auth: "MobileAuthStep | None" = None
     auth_token: str = ""
     timeline: list[TimelineEvent] = field(default_factory=list)
-    # Set by the product that owns the flow: what follows when possession succeeds or fails.
+    # Set by the product that owns the flow: what follows when possession succeeds or fails. One
+    # function shared by the product's flows (a bound method made per flow would cost each its own).
     on_concluded: Callable[["Flow", float], None] | None = None
-    # Set by the flow store: told of every timeline event (the web UI's event stream).
-    on_recorded: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    # Set by the flow store: told of every timeline event (the web UI's event stream, and the store's
+    # check for flows that finished).
+    on_recorded: Callable[["Flow"], None] | None = field(default=None, repr=False, compare=False)
 
     def record(self, at: float, event: str, **details: Any) -> None:
-        self.timeline.append(TimelineEvent(at, event, {k: v for k, v in details.items() if v not in (None, "")}))
+        items: list[Any] = [at, event]
+        for key, value in details.items():
+            if value is not None and value != "":
+                items += (key, value)
+        self.timeline.append(TimelineEvent(items))
         if self.on_recorded is not None:
-            self.on_recorded()
+            self.on_recorded(self)
 
     @property
     def state(self) -> str:
         raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        return self.state in self.FINISHED_STATES
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {

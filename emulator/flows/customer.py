@@ -6,7 +6,8 @@ if the customer had used the real SDK. An action the SDK could not take is refus
 plane adds convenience (the right code, one call for the happy path), never new powers.
 
 Refusals (the usual envelope):
-- 404/8008: no such flow, or another project's; 410/8008: the flow's lifetime ended;
+- 404/8008: no such flow, or another project's; 410/8008: the flow's lifetime ended, or it was evicted (its
+  project held as many live flows as it may);
 - 409/8003: the possession check is already decided, the flow needs none, or the step is not there yet
   (a code entered before any was sent);
 - 400/8001: a bad body, or an action of the other method (a code for an Instant Link flow).
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from emulator.clock import Clock, rfc3339
+from emulator.clock import Clock
 from emulator.errors import ProveError, malformed
 from emulator.flows.base import Flow
 from emulator.flows.possession import ClientReply, Method, PossessionService, Status
@@ -86,10 +87,9 @@ class Customer:
         flow = self.flows.find(correlation_id)
         if flow is not None and (project_id is None or flow.project_id == project_id):
             return flow
-        expired = self.flows.expired(correlation_id)
-        if expired is not None and (project_id is None or expired[0] == project_id):
-            raise ProveError(410, 8008, f"flow {correlation_id!r} expired at {rfc3339(expired[1])} (its 15-minute "
-                                        "lifetime ended): start a new one with /v3/verify")
+        gone = self.flows.gone(correlation_id)
+        if gone is not None and (project_id is None or gone.project_id == project_id):
+            raise ProveError(410, 8008, f"{gone.explain(correlation_id)}: start a new one with /v3/verify")
         where = f" in project {project_id!r}" if project_id is not None else ""
         raise ProveError(404, 8008, f"no flow with correlationId {correlation_id!r}{where}")
 

@@ -50,7 +50,7 @@ NO_DEVICE_FOUND = 10006  # the SDK deletes its device registration when it reads
 AUTHENTICATION_FAILED = 10001
 
 
-@dataclass
+@dataclass(slots=True)
 class KeyStep:
     """A flow's Prove Key step."""
 

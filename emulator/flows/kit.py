@@ -6,7 +6,6 @@ into the service that composes them.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -15,6 +14,7 @@ from emulator.flows.base import FLOW_LIFETIME, Flow
 from emulator.flows.possession import PossessionService
 from emulator.flows.store import FlowStore
 from emulator.identities import IdentityStore
+from emulator.ids import new_id
 from emulator.personas import Personas
 from emulator.projects import Project
 from emulator.scenarios.model import Persona
@@ -37,8 +37,8 @@ class FlowKit:
         now = self.clock.now()
         self.personas.count_flow(project.client_id, request.get("phoneNumber", ""), persona)
         return {
-            "correlation_id": str(uuid.uuid4()),
-            "auth_id": str(uuid.uuid4()),
+            "correlation_id": new_id(),
+            "auth_id": new_id(),
             "project_id": project.client_id,
             "product": product,
             "phone_number": request.get("phoneNumber", ""),

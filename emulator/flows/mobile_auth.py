@@ -39,7 +39,7 @@ CARRIER_PATH = "/v1/client/mobile/instant/auth"  # + "/{sessionId}": the emulato
 AUTHENTICATION_FAILED = 10001
 
 
-@dataclass
+@dataclass(slots=True)
 class MobileAuthStep:
     mode: MobileAuthMode
     session_id: str = ""

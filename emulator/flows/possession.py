@@ -20,7 +20,7 @@ Policy (CONTRACT.md "Possession"):
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
@@ -100,7 +100,7 @@ def refused(message: str) -> ClientReply:
     return ClientReply(error={"code": TOKEN_REFUSED, "message": message})
 
 
-@dataclass
+@dataclass(slots=True)
 class Possession:
     method: Method
     allow_otp_retry: bool = False
@@ -117,8 +117,9 @@ class Possession:
     device_is_mobile: bool = False
     expired: bool = False
     sends: int = 0
-    _used_codes: set[str] = field(default_factory=set)
-    _sent_links: list[str] = field(default_factory=list)  # replaced ones too: they answer "replaced"
+    # Tuples, not a set and a list: a flow sends at most a few SMS, and most flows hold none.
+    _used_codes: tuple[str, ...] = ()
+    _sent_links: tuple[str, ...] = ()  # replaced ones too: they answer "replaced"
     _timer: Timer | None = None
 
     @property
@@ -387,7 +388,7 @@ class PossessionService:
             lifetime = OTP_LIFETIME
         else:
             possession.link_id = secrets.token_urlsafe(18)
-            possession._sent_links.append(possession.link_id)
+            possession._sent_links += (possession.link_id,)
             self.links[possession.link_id] = flow
             link = f"{self.public_origin()}/__emulator/link/{possession.link_id}"
             body, _ = _fill_otp_template(template or DEFAULT_INSTANT_LINK_SMS)
@@ -422,7 +423,7 @@ class PossessionService:
                 code = "".join(secrets.choice("0123456789") for _ in range(digits))
                 if code not in possession._used_codes:
                     break
-        possession._used_codes.add(code)
+        possession._used_codes += (code,)
         return code
 
     def expire_now(self, flow: Flow) -> None:
@@ -462,6 +463,7 @@ class PossessionService:
             return
         if possession._timer is not None:
             possession._timer.cancel()
+            possession._timer = None
         for link_id in possession._sent_links:
             self.links.pop(link_id, None)
 

@@ -109,7 +109,7 @@ COMPLETE_REQUEST = Obj(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class PrefillFlow(Flow):
     flow_type: str = "mobile"
     dob: str = ""
@@ -122,7 +122,7 @@ class PrefillFlow(Flow):
         return self.outcome
 
     def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "flowType": self.flow_type, "next": self.allowed_next}
+        return {**Flow.summary(self), "flowType": self.flow_type, "next": self.allowed_next}
 
 
 def dob_matches(given: str, known: str) -> bool:

@@ -28,7 +28,7 @@ Prove publishes the models of this API but nothing about its semantics, so the e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from emulator.errors import ProveError
@@ -191,8 +191,10 @@ def _error(code: int, message: str) -> dict[str, Any]:
     return {"code": code, "message": message}
 
 
-@dataclass
+@dataclass(slots=True)
 class ProveAuthFlow(Flow):
+    FINISHED_STATES: ClassVar[frozenset[str]] = frozenset({"verified", "failed", "unverified"})
+
     request_id: str = ""
     subjects: tuple[str, ...] = ()
     authenticator: str = ""  # the mobile authenticator that verified or runs ("" when none could)
@@ -208,7 +210,7 @@ class ProveAuthFlow(Flow):
         return self.outcome
 
     def summary(self) -> dict[str, Any]:
-        out = {**super().summary(), "requestId": self.request_id, "subjects": list(self.subjects),
+        out = {**Flow.summary(self), "requestId": self.request_id, "subjects": list(self.subjects),
                "authenticator": self.authenticator}
         if self.key is not None:
             out["deviceId"] = self.key.device_id
@@ -219,6 +221,7 @@ class ProveAuth:
     def __init__(self, kit: FlowKit, keys: ProveKeys) -> None:
         self.kit = kit
         self.keys = keys
+        self._concluded = self._possession_concluded  # one bound method for all its flows, not one each
 
     # -- start -------------------------------------------------------------------------------------
 
@@ -236,7 +239,7 @@ class ProveAuth:
             **kit.new_flow_fields(project, FLOW_PRODUCT, {"phoneNumber": number, "finalTargetUrl": landing}, persona),
             request_id=request["requestId"],
             subjects=tuple(name for name in SUBJECTS if name in subjects),
-            on_concluded=self._possession_concluded,
+            on_concluded=self._concluded,
         )
         flow.record(now, "auth-start", phoneNumber=number, persona=persona.key,
                     subjects=",".join(flow.subjects), authenticators=",".join(sorted(authenticators)))

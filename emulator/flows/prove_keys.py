@@ -23,10 +23,10 @@ keeps it (`IdentityStore.prove_id_of`), so Unify, verify and Identity Manager ag
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from emulator.ids import new_id
 from emulator.phone import normalize
 
 MAX_KEYS_PER_PROJECT = 10_000
@@ -97,7 +97,7 @@ class ProveKeys:
 
     def register(self, project_id: str, *, key_id: str, public_key: str, device_name: str, at: float) -> ProveKey:
         """A device's new key, bound to no number yet."""
-        key = ProveKey(device_id=str(uuid.uuid4()), project_id=project_id, phone_number="", created_at=at,
+        key = ProveKey(device_id=new_id(), project_id=project_id, phone_number="", created_at=at,
                        key_id=key_id, public_key=public_key, device_name=device_name)
         self._add(key)
         return key
@@ -107,7 +107,7 @@ class ProveKeys:
         holds. It becomes the number's current key; the number's earlier key is forgotten, and a key
         bound to another number leaves that number (rebind: re-associated)."""
         if key is None:
-            key = ProveKey(device_id=str(uuid.uuid4()), project_id=project_id, phone_number="", created_at=at)
+            key = ProveKey(device_id=new_id(), project_id=project_id, phone_number="", created_at=at)
             self._add(key)
         number = (project_id, normalize(phone_number))
         replaced = self._current.get(number)

@@ -31,7 +31,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from emulator.errors import ProveError, invalid_correlation_id, malformed, step_out_of_order
 from emulator.flows import device_keys, mobile_auth
@@ -142,8 +142,10 @@ def device_not_found(device_id: str) -> ProveError:
     return ProveError(404, 8011, f"device not found: deviceId {device_id!r} names no Prove Key of this project")
 
 
-@dataclass
+@dataclass(slots=True)
 class UnifyFlow(Flow):
+    FINISHED_STATES: ClassVar[frozenset[str]] = frozenset({"true", "false"})
+
     possession_type: str = "none"
     rebind: bool = False
     needs_new_key: bool = False  # rebind, or the device's key is not the number's current one
@@ -160,7 +162,7 @@ class UnifyFlow(Flow):
         return self.result
 
     def summary(self) -> dict[str, Any]:
-        out = {**super().summary(), "possessionType": self.possession_type, "success": self.result}
+        out = {**Flow.summary(self), "possessionType": self.possession_type, "success": self.result}
         if self.prove_id:
             out["proveId"] = self.prove_id
         if self.key_step is not None:  # the device's Prove Key in this flow (the SDK's device/passive step)
@@ -175,6 +177,7 @@ class Unify:
     def __init__(self, kit: FlowKit, keys: ProveKeys) -> None:
         self.kit = kit
         self.keys = keys
+        self._concluded = self._possession_concluded  # one bound method for all its flows, not one each
 
     def unify(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         require_product(project, PRODUCT)
@@ -190,7 +193,7 @@ class Unify:
             rebind=request.get("rebind", False),
             client_human_id=request.get("clientHumanId", ""),
             check_reputation=request.get("checkReputation", False),
-            on_concluded=self._possession_concluded,
+            on_concluded=self._concluded,
         )
         flow.needs_new_key = flow.rebind or (bool(device_id) and (existing is None or existing.device_id != device_id))
         flow.record(now, "unify", possessionType=flow.possession_type, phoneNumber=flow.phone_number,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from emulator.errors import ProveError, malformed, sandbox_user_access_denied
 from emulator.flows.base import Flow
@@ -109,19 +109,34 @@ BATCH_REQUEST = Obj(
 )
 
 
-@dataclass
+class Outcome(NamedTuple):
+    """One number's result in a flow (a tuple, not a dict: a batch's flow holds up to a thousand)."""
+
+    phone_number: str
+    success: str  # "true" or "false"
+    assurance_level: str = ""  # none for an item refused before it was verified
+
+    def as_json(self) -> dict[str, str]:
+        out = {"phoneNumber": self.phone_number, "success": self.success}
+        if self.assurance_level:
+            out["assuranceLevel"] = self.assurance_level
+        return out
+
+
+@dataclass(slots=True)
 class VerificationFlow(Flow):
     verification_type: str = ""  # "batch" for /v3/verify/batch
-    outcomes: list[dict[str, Any]] = field(default_factory=list)  # per number: phoneNumber, success, ...
+    outcomes: list[Outcome] = field(default_factory=list)  # one per number
 
     @property
     def state(self) -> str:
         if self.verification_type == "batch":
             return "completed"
-        return "succeeded" if self.outcomes and self.outcomes[0]["success"] == "true" else "failed"
+        return "succeeded" if self.outcomes and self.outcomes[0].success == "true" else "failed"
 
     def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "verificationType": self.verification_type, "results": self.outcomes}
+        return {**Flow.summary(self), "verificationType": self.verification_type,
+                "results": [outcome.as_json() for outcome in self.outcomes]}
 
 
 @dataclass
@@ -181,7 +196,7 @@ class Verification:
         except ProveError as error:
             given = raw if isinstance(raw, dict) else {}
             flow.record(self.kit.clock.now(), "item-refused", index=index, code=error.code, reason=error.message)
-            flow.outcomes.append({"phoneNumber": _given_text(given, "phoneNumber"), "success": "false"})
+            flow.outcomes.append(Outcome(_given_text(given, "phoneNumber"), "false"))
             customer = _given_text(given, "clientCustomerId")
             return {
                 "success": "false",
@@ -271,7 +286,7 @@ class Verification:
                     assuranceLevel=level, reason="name does not match" if names_failed else "")
         if enrolled:
             flow.record(now, "identity-enrolled", identityId=known.identity_id)
-        flow.outcomes.append({"phoneNumber": phone, "success": _text(success), "assuranceLevel": level})
+        flow.outcomes.append(Outcome(phone, _text(success), level))
         return Answer(
             success=success,
             identity=identity,

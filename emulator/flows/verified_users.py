@@ -60,7 +60,7 @@ VERIFY_STATUS_REQUEST = Obj(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class VerifyFlow(Flow):
     first_name: str = ""
     last_name: str = ""
@@ -89,7 +89,7 @@ class VerifyFlow(Flow):
         return {"pending": "pending", "true": "succeeded", "false": "failed"}[success]
 
     def summary(self) -> dict[str, Any]:
-        out = super().summary()
+        out = Flow.summary(self)
         out["possessionType"] = self.possession_type
         out["results"] = self.results()
         if self.identity_id:
@@ -100,6 +100,7 @@ class VerifyFlow(Flow):
 class VerifiedUsers:
     def __init__(self, kit: FlowKit) -> None:
         self.kit = kit
+        self._concluded = self._possession_concluded  # one bound method for all its flows, not one each
 
     def verify(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         require_product(project, PRODUCT)
@@ -112,7 +113,7 @@ class VerifiedUsers:
             first_name=request["firstName"],
             last_name=request["lastName"],
             possession_type=request["possessionType"],
-            on_concluded=self._possession_concluded,
+            on_concluded=self._concluded,
         )
         flow.record(now, "verify", possessionType=flow.possession_type, phoneNumber=flow.phone_number,
                     persona=persona.key)

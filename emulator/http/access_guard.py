@@ -59,9 +59,12 @@ class AccessGuard:
         if scope["type"] == "websocket":  # no WebSocket route outside the device channel: the router refuses it
             await self.plain(scope, receive, send)
             return
-        emulator: Emulator = scope["app"].state.emulator
         headers = Headers(scope=scope)
         origin = headers.get("origin")
+        if surface is Surface.API and origin is None:  # a backend's call, not a page's
+            await self.plain(scope, receive, send)
+            return
+        emulator: Emulator = scope["app"].state.emulator
         own = _own_origins(scope, headers, emulator.public_origin)
         if surface is Surface.API:
             if is_cross_origin(origin, own):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import AsyncIterator, Sequence
+import functools
+from typing import Any, AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,6 +25,7 @@ from emulator.http.access_guard import CORS_HEADERS, AccessGuard, document_guard
 from emulator.http.api import Operation, error_response, json_response
 from emulator.http.openapi import build_spec
 from emulator.http.prefix import normalize_path_prefix, prefixed_routes
+from emulator.http.routing import FixedPathRouter
 from emulator.service import Emulator
 
 TICK_SECONDS = 0.05
@@ -67,10 +69,13 @@ def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",), access:
                path_prefix: str = "") -> Starlette:
     routes = all_routes()
     routes += prefixed_routes(routes, normalize_path_prefix(path_prefix))  # ValueError for a bad prefix
-    spec = document_guard(build_spec([OPENAPI, ui.ROOT, *(operation for operation, _ in routes)]), access)
+
+    @functools.cache  # on the first request, not at start-up
+    def spec() -> dict[str, Any]:
+        return document_guard(build_spec([OPENAPI, ui.ROOT, *(operation for operation, _ in routes)]), access)
 
     async def openapi(request: Request) -> Response:
-        return json_response(spec)
+        return json_response(spec())
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -99,7 +104,9 @@ def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",), access:
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
-    app.router.redirect_slashes = False  # /v3/verify/ is an unknown route (404), not a redirect
+    # /v3/verify/ is an unknown route (404), not a redirect. Starlette takes no router of one's own:
+    # it is swapped before the first request builds the middleware stack around it.
+    app.router = FixedPathRouter(routes=app.router.routes, redirect_slashes=False, lifespan=lifespan)
     app.state.emulator = emulator
     return app
 

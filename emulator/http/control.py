@@ -107,6 +107,9 @@ PROJECT = {
                                             "for Canadian numbers needs CA)."},
         "rateLimit": {"type": ["number", "null"], "minimum": 1, "maximum": 10000,
                       "description": "Requests per second; null: no limit (the default)."},
+        "maxLiveFlows": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000000,
+                         "description": "Live flows the project holds at most (a new one evicts the finished "
+                                        "first, then the oldest); null: the emulator's --max-live-flows."},
     },
 }
 FAULT = {
@@ -292,10 +295,10 @@ LIST_FLOWS = _op(
 GET_FLOW = _op(
     "GET",
     "/flows/{correlationId}",
-    "One flow: its state and the timeline of what happened.",
+    "One flow: its state and the timeline of what happened. A flow that expired or was evicted lately is 410.",
     FLOW,
     params=(Param("correlationId", "path", {"type": "string"}, required=True),),
-    errors=(400,),
+    errors=(400, 410),
 )
 
 
@@ -310,6 +313,9 @@ async def get_flow(request: Request) -> Response:
     correlation_id = request.path_params["correlationId"]
     flow = emulator.flows.find(correlation_id)
     if flow is None:
+        gone = emulator.flows.gone(correlation_id)
+        if gone is not None:  # expired, or evicted from a full project
+            raise ProveError(410, 8008, gone.explain(correlation_id))
         raise invalid_correlation_id(correlation_id)
     return json_response(flow.detail())
 

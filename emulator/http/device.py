@@ -12,6 +12,7 @@ import asyncio
 import html
 import time
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -24,7 +25,7 @@ from emulator.flows.key_signatures import SignedCall
 from emulator.flows.possession import ClientReply, Method, refused
 from emulator.errors import ProveError
 from emulator.http.api import (Operation, Param, SignedDeviceHandler, device_api, emulator_of, flow_of_auth_token,
-                               journal_call, json_response, signed_device_api)
+                               journal_call, json_response, render_json, signed_device_api)
 from emulator.service import Emulator
 from emulator.tokens import AuthTokenError
 
@@ -124,44 +125,63 @@ def checking_signature(handler: FlowHandler) -> SignedDeviceHandler:
     return run
 
 
+class _StatusSender:
+    """Sends one socket's statuses, in the order published, from a task that exists only while one is
+    on its way: an idle socket holds no task, queue or timer of its own for them."""
+
+    __slots__ = ("websocket", "flow", "emulator", "pending", "task")
+
+    def __init__(self, websocket: WebSocket, flow: Flow, emulator: Emulator) -> None:
+        self.websocket = websocket
+        self.flow = flow
+        self.emulator = emulator
+        self.pending: list[tuple[str, bool]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def deliver(self, text: str, close: bool) -> None:
+        self.pending.append((text, close))
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        try:
+            while self.pending:
+                text, close = self.pending.pop(0)
+                if text:
+                    await self.websocket.send_text(text)
+                    self.flow.record(self.emulator.clock.now(), "status-sent", message=text)
+                if close:
+                    await self.websocket.close(code=1000)  # the receiving loop then ends
+                    return
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the browser went away, or the socket was closed, first
+        finally:
+            self.task = None
+
+
 async def status_socket(websocket: WebSocket) -> None:
+    """Thousands of these may sit idle for minutes, each holding what it awaits: only the SDK's next
+    message, while statuses arrive through the channel's callback (_StatusSender)."""
     emulator = websocket.app.state.emulator
     emulator.clock.fire_due()
     try:
-        flow = flow_of_auth_token(emulator, websocket.query_params.get("token"))
+        # Not websocket.query_params: that parsed copy of the token would live as long as the socket.
+        flow = flow_of_auth_token(emulator, QueryParams(websocket.scope["query_string"]).get("token"))
     except AuthTokenError:
         await websocket.close(code=1008)  # before accept: the handshake is refused (HTTP 403)
         return
     await websocket.accept()
     flow.record(emulator.clock.now(), "status-socket-connected")
-    queue = emulator.channels.subscribe(flow.auth_id)
-    receiving = asyncio.ensure_future(websocket.receive())
-    sending = asyncio.ensure_future(queue.get())
+    sender = _StatusSender(websocket, flow, emulator)
+    emulator.channels.subscribe(flow.auth_id, sender.deliver)
     try:
-        while True:
-            done, _ = await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
-            if receiving in done:
-                message = receiving.result()
-                if message["type"] == "websocket.disconnect":
-                    break
-                if message.get("text") == "ping":  # the SDK's keep-alive is text, not WS ping frames
-                    await websocket.send_text("pong")
-                receiving = asyncio.ensure_future(websocket.receive())
-            if sending in done:
-                text, close = sending.result()
-                if text:
-                    await websocket.send_text(text)
-                    flow.record(emulator.clock.now(), "status-sent", message=text)
-                if close:
-                    await websocket.close(code=1000)
-                    break
-                sending = asyncio.ensure_future(queue.get())
+        while (message := await websocket.receive())["type"] != "websocket.disconnect":
+            if message.get("text") == "ping":  # the SDK's keep-alive is text, not WS ping frames
+                await websocket.send_text("pong")
     except (WebSocketDisconnect, RuntimeError):
         pass  # the browser went away mid-send
     finally:
-        receiving.cancel()
-        sending.cancel()
-        emulator.channels.unsubscribe(flow.auth_id, queue)
+        emulator.channels.unsubscribe(flow.auth_id, sender.deliver)
 
 
 async def status_without_upgrade(request: Request) -> Response:
@@ -200,7 +220,7 @@ async def link_click(request: Request) -> Response:
         request,
         started,
         response.status_code,
-        {"outcome": outcome, "redirect": landing},
+        render_json({"outcome": outcome, "redirect": landing}),
         flow.project_id if flow else "",
         flow.correlation_id if flow else "",
         "",

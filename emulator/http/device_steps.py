@@ -26,7 +26,7 @@ from emulator.flows.key_signatures import SignedCall
 from emulator.flows.mobile_auth import CARRIER_PATH
 from emulator.flows.possession import ClientReply
 from emulator.http.api import (Operation, Param, SignedDeviceHandler, emulator_of, journal_call, json_response,
-                               signed_device_api)
+                               render_json, signed_device_api)
 from emulator.http.device import CLIENT_REPLY, ERROR_BODY, FlowHandler, checking_signature
 from emulator.service import Emulator
 
@@ -165,7 +165,7 @@ async def carrier(request: Request) -> Response:
     else:
         payload = {"pixel": True}
         response = Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
-    journal_call(emulator, request, started, response.status_code, payload, "", "", "")
+    journal_call(emulator, request, started, response.status_code, render_json(payload), "", "", "")
     return response
 
 

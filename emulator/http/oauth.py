@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from emulator.errors import ProveError, malformed, unauthorized
-from emulator.http.api import Operation, apply_fault, emulator_of, journal_call, json_response, read_body
+from emulator.http.api import Operation, apply_fault, emulator_of, journal_call, json_response, read_body, render_json
 
 TOKEN = Operation(
     method="POST",
@@ -100,7 +100,7 @@ async def token(request: Request) -> Response:
     except ProveError as error:
         status, payload = error.status, error.body()
     shown = {k: ("***" if k == "access_token" else v) for k, v in payload.items()}
-    journal_call(emulator, request, started, status, shown, project_id, "", "(form: credentials not journaled)")
+    journal_call(emulator, request, started, status, render_json(shown), project_id, "", "(form: credentials not journaled)")
     return json_response(payload, status)
 
 

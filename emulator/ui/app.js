@@ -119,7 +119,7 @@ async function loadFlow(id) {
   try {
     state.flow = await api(`/flows/${encodeURIComponent(id)}`);
   } catch (error) {
-    if (error.status !== 400 && error.status !== 404) throw error;
+    if (![400, 404, 410].includes(error.status)) throw error; // 410: it expired or was evicted lately
     state.flow = { gone: id };
   }
 }
