@@ -183,7 +183,7 @@ def serve_bare() -> None:
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
-    from emulator.server import bind, local_origin, run_in_foreground, uvicorn_server
+    from emulator.server import bind, local_origin, run_loop, uvicorn_server
 
     async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -194,15 +194,19 @@ def serve_bare() -> None:
         except WebSocketDisconnect:
             pass
 
+    class ReadyServer(uvicorn.Server):
+        async def startup(self, sockets: list | None = None) -> None:
+            await super().startup(sockets)
+            print(f"bare Starlette ready at {local_origin(sock)}", flush=True)
+
     app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
     ours = uvicorn_server(app, "warning").config
-    server = uvicorn.Server(uvicorn.Config(
+    server = ReadyServer(uvicorn.Config(
         app, log_level="warning", lifespan="off", ws="websockets-sansio",
         ws_per_message_deflate=ours.ws_per_message_deflate, ws_ping_interval=ours.ws_ping_interval,
         ws_max_size=ours.ws_max_size, proxy_headers=ours.proxy_headers))
     sock = bind("127.0.0.1", 0)
-    # The emulator's own runner: the same event loop as the emulator's.
-    run_in_foreground(server, sock, lambda: print(f"bare Starlette ready at {local_origin(sock)}", flush=True))
+    run_loop(server.serve(sockets=[sock]))  # the emulator's event loop (uvloop)
 
 
 def main() -> None:

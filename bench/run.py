@@ -436,9 +436,9 @@ def websockets(settings: Settings) -> list[Row]:
     idle.raise_open_files(settings.sockets + 1_000)
     emu, bare = asyncio.run(idle.run_emulator(settings.sockets)), asyncio.run(idle.run_bare(settings.sockets))
     return [Row(f"{settings.sockets:,} idle Instant Link WebSockets: RSS (KiB each; ratio of those)",
-                f"{emu['after']:.0f} MiB ({emu['per_socket']:.0f} KiB)",
-                bare_uvloop=f"{bare['after']:.0f} MiB ({bare['per_socket']:.0f} KiB)",
-                ratio=f"{emu['per_socket'] / bare['per_socket']:.2f}")]
+                f"{emu.after:.0f} MiB ({emu.per_socket:.0f} KiB)",
+                bare_uvloop=f"{bare.after:.0f} MiB ({bare.per_socket:.0f} KiB)",
+                ratio=f"{emu.per_socket / bare.per_socket:.2f}")]
 
 
 BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
