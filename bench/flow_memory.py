@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import subprocess
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 from typing import Any, Callable
+
+from proc import rss_mib
 
 from emulator.clock import Clock
 from emulator.flows.base import FLOW_LIFETIME
@@ -70,28 +72,21 @@ def bytes_per_flow(kind: str, flows: int) -> float:
     return (after - before) / flows
 
 
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def rss_run(flows: int, project_count: int) -> None:
     """In the subprocess: print one line per stage."""
     projects = tuple(Project(client_id=f"bench-{index}", client_secret="secret") for index in range(project_count))
     emulator = frozen_emulator(projects)
     makers = [maker(emulator, "current", project) for project in projects]
-    print(f"idle: {rss_mib():.0f} MiB", flush=True)
+    print(f"idle: {rss_mib(os.getpid()):.0f} MiB", flush=True)
     for stage in ("live", "as many again"):
         began = time.perf_counter()
         for index in range(flows):
             makers[index % project_count]()
         took = time.perf_counter() - began
-        print(f"{stage}: {len(emulator.flows)} live flows, {rss_mib():.0f} MiB "
+        print(f"{stage}: {len(emulator.flows)} live flows, {rss_mib(os.getpid()):.0f} MiB "
               f"({took / flows * 1e6:.0f} us per flow)", flush=True)
     emulator.clock.advance(FLOW_LIFETIME + 1)
-    print(f"expired: {len(emulator.flows)} live flows, {rss_mib():.0f} MiB", flush=True)
+    print(f"expired: {len(emulator.flows)} live flows, {rss_mib(os.getpid()):.0f} MiB", flush=True)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
 import httpx
+from proc import rss_mib
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,13 +50,6 @@ class Measured:
     def per_socket(self) -> float:
         """KiB"""
         return (self.after - self.before) * 1024 / self.sockets
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def raise_open_files(needed: int) -> None:

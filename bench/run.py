@@ -47,6 +47,7 @@ from pathlib import Path
 import httpx
 import starlette
 import uvicorn
+from proc import rss_mib
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -124,13 +125,6 @@ def bare_apps() -> list[contextlib.AbstractContextManager[Server]]:
     script = str(BENCH / "bare_app.py")
     return [python_server("bare uvloop", [sys.executable, script, "--loop", "uvloop", "--http", "httptools"]),
             python_server("bare h11", [sys.executable, script, "--loop", "asyncio", "--http", "h11"])]
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def access_token(base_url: str) -> str:

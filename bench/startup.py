@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from proc import rss_mib
+
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"ready at http://([^:/\s]+):(\d+)")
 IDLE_SECONDS = 0.5
@@ -70,13 +72,6 @@ class Round:
     health_ms: float
     cpu_ms: float
     rss_mib: float
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def cpu_ms(pid: int) -> float:
