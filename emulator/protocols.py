@@ -24,7 +24,7 @@ import json
 from typing import Any
 
 from uvicorn._types import ASGISendEvent
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidMessage
 from websockets.http11 import MAX_LINE_LENGTH
@@ -83,8 +83,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._phase is _HEAD:  # nothing of this request has been answered
             self._refuse(408, f"the request head (request line and headers) did not arrive within "
                               f"{self.request_timeout:g} s")
-        elif self._phase is _IDLE:  # an idle new connection is closed silently, as keep-alive ones are
-            self.transport.close()
+        elif self._phase is _IDLE:  # an idle connection is closed silently, as keep-alive ones are
+            if not self._answering():
+                self.transport.close()
         else:
             # The app reading the body answers 408 itself at this deadline; a reply already out means
             # the body was not wanted, so the connection goes now, else when the reply is complete.
@@ -98,13 +99,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         reply before the client reads it. So the reply ends with a FIN, what still arrives is
         dropped, and the socket closes once the client closes its side or after LINGER_SECONDS."""
         self._disarm()
+        if self._refused:
+            return
         self._refused = True
+        if self._answering():  # an earlier request's reply is still going out: it goes last, alone
+            self.cycle.keep_alive = False
+            return
         self.transport.write(refusal(status, 8001, message))
         if self.transport.can_write_eof():
             self.transport.write_eof()
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
         else:
             self.transport.close()
+
+    def _answering(self) -> bool:
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def _queued(self) -> RequestResponseCycle | None:
+        """The pipelined request uvicorn holds (reading paused) until the current reply is out."""
+        return self.pipeline[-1][0] if self.pipeline else None
+
+    def _hand_deadline(self, cycle: RequestResponseCycle) -> None:
+        cycle.scope["extensions"] = {**cycle.scope.get("extensions", {}),  # type: ignore[typeddict-unknown-key]
+                                     REQUEST_DEADLINE: {"at": self._deadline, "seconds": self.request_timeout}}
 
     # -- uvicorn's hooks and httptools' callbacks ------------------------------------------------------
 
@@ -119,14 +136,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        if self._timer is None and self._phase is _IDLE and not self._upgraded and not self._answering():
+            self._arm()  # bytes between requests (a bare CRLF, which the parser skips) start a deadline too
         if self._phase is not _BODY:
             self._head_bytes += len(data)  # an upper bound: the chunk may carry a body too
         super().data_received(data)
         if self._phase is _HEAD and self._head_bytes > MAX_HEAD_BYTES and not self._refused:
-            if self.headers:
-                self._refuse(431, f"the request's head is over {MAX_HEAD_BYTES // 1024} KB; no request needs that much")
-            else:
-                self._refuse(414, f"the request line is over {MAX_HEAD_BYTES // 1024} KB")
+            self._refuse_head()
+
+    def _refuse_head(self) -> None:
+        """A head over the bound: 414 when its request line is the long part (over websockets' 8 KB)."""
+        if self.headers and len(self.url) <= MAX_LINE_LENGTH:
+            self._refuse(431, f"the request's head is over {MAX_HEAD_BYTES // 1024} KB; no request needs that much")
+        else:
+            self._refuse(414, f"the request line is {len(self.url)} bytes or more, and the head over "
+                              f"{MAX_HEAD_BYTES // 1024} KB")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -136,27 +160,44 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._phase = _BODY
+        if len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers) > MAX_HEAD_BYTES:
+            # A head that arrived whole in one read: the bound holds for it too. No cycle starts, and
+            # the parser's later callbacks for this request are dropped.
+            self._refuse_head()
+            return
         self._head_bytes = 0
         super().on_headers_complete()
-        if self.scope.get("path") is not None and not self._upgraded:  # the app's scope: its body's deadline
-            self.scope["extensions"] = {**self.scope.get("extensions", {}),  # type: ignore[typeddict-unknown-key]
-                                        REQUEST_DEADLINE: {"at": self._deadline, "seconds": self.request_timeout}}
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._phase = _IDLE
-        self._disarm()  # the request arrived whole
+        if self.scope.get("path") is None or self._upgraded:  # an upgrade: no app scope of its own
+            return
+        if self._queued() is self.cycle:  # uvicorn holds it, reading paused: its deadline runs once it is read
+            self._disarm()
+        self._hand_deadline(self.cycle)
 
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True  # the transport now belongs to the WebSocket protocol
         self._disarm()
         super().handle_websocket_upgrade()
 
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        super().on_message_complete()
+        self._phase = _IDLE
+        self._disarm()  # the request arrived whole
+
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, "the request is not valid HTTP/1.1")
 
     def on_response_complete(self) -> None:
+        queued = self._queued()
         super().on_response_complete()
+        if queued is not None and self._queued() is not queued and self._phase is _BODY and self.cycle is queued:
+            self._arm()  # the held request is being read now: its body's deadline starts
+            self._hand_deadline(queued)
         if self._overdue and self._phase is _BODY and not self.transport.is_closing():
             self.transport.close()
 

@@ -257,7 +257,23 @@ def test_a_request_line_over_the_bound_is_answered_414_and_closed(emu):
     with open_socket(emu.base_url) as sock:
         sock.sendall(b"GET /__emulator/health?" + b"q" * 70_000)
         reply, _ = read_until_closed(sock, timeout=3)
-    assert "request line is over 64 KB" in envelope(reply, 414, 8001)
+    assert "and the head over 64 KB" in envelope(reply, 414, 8001)
+
+
+def test_a_head_over_the_bound_in_one_write_is_refused_too(emu):
+    with open_socket(emu.base_url) as sock:
+        sock.sendall(f"GET /__emulator/health HTTP/1.1\r\n{host_header(emu.base_url)}X-Big: {'b' * 150_000}\r\n\r\n"
+                     .encode())
+        reply, _ = read_until_closed(sock, timeout=3)
+    assert "head is over 64 KB" in envelope(reply, 431, 8001)
+
+
+def test_a_refusal_waits_for_the_reply_in_flight_which_goes_out_alone(emu):
+    with open_socket(emu.base_url) as sock:  # a long-poll, then bytes that are not HTTP, pipelined
+        sock.sendall(f"GET /__emulator/sms?wait=0.5 HTTP/1.1\r\n{host_header(emu.base_url)}\r\nHELLO THERE\r\n\r\n"
+                     .encode())
+        reply, _ = read_until_closed(sock, timeout=3)
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.count(b"HTTP/1.1") == 1, reply
 
 
 def test_a_request_that_is_not_http_gets_the_envelope(emu):
@@ -319,6 +335,16 @@ def test_a_body_the_route_never_reads_cannot_hold_the_connection(quick_server):
                      "12345".encode())
         assert read_reply(sock).startswith(b"HTTP/1.1 200 ")  # answered at once
         rest, took = read_until_closed(sock, timeout=QUICK + 1)  # then closed at the deadline
+    assert rest == b""
+
+
+def test_a_bare_line_break_between_requests_cannot_hold_the_connection(quick_server):
+    base_url = quick_server.base_url
+    with open_socket(base_url) as sock:
+        sock.sendall(f"GET /__emulator/health HTTP/1.1\r\n{host_header(base_url)}\r\n".encode())
+        assert read_reply(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"\r\n")  # allowed before a request line (RFC 9112 §2.2), then nothing
+        rest, _ = read_until_closed(sock, timeout=QUICK + 1.5)
     assert rest == b""
 
 
