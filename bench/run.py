@@ -407,18 +407,13 @@ def startup(settings: Settings) -> list[Row]:
     """Cold start and idle RSS, by bench/startup.py's rounds (its bare app: uvicorn's defaults)."""
     import startup as cold  # bench/ is sys.path[0] when this file runs as a script
 
-    for name, command in cold.COMMANDS.items():
-        cold.one_round(name, command)  # unmeasured, as startup.py does: bytecode written, page cache warm
-    rounds: dict[str, list] = {name: [] for name in cold.COMMANDS}
-    for _ in range(STARTUP_ROUNDS):  # interleaved
-        for name, command in cold.COMMANDS.items():
-            rounds[name].append(cold.one_round(name, command))
-    emu, bare = ({figure: statistics.median(getattr(r, figure) for r in rounds[name])
-                  for figure in ("ready_ms", "health_ms", "rss_mib")} for name in ("emulator", "bare Starlette"))
+    medians = cold.measure(STARTUP_ROUNDS)
+    emu, bare = medians["emulator"], medians["bare Starlette"]
     figures = (("cold start to the ready line", "ready_ms", "ms"),
                ("cold start to a health check answered", "health_ms", "ms"), ("idle RSS", "rss_mib", "MiB"))
-    return [Row(f"{what} (bare: uvicorn's defaults)", f"{emu[figure]:.0f} {unit}",
-                bare_uvloop=f"{bare[figure]:.0f} {unit}", ratio=f"{emu[figure] / bare[figure]:.2f}")
+    return [Row(f"{what} (bare: uvicorn's defaults)", f"{getattr(emu, figure):.0f} {unit}",
+                bare_uvloop=f"{getattr(bare, figure):.0f} {unit}",
+                ratio=f"{getattr(emu, figure) / getattr(bare, figure):.2f}")
             for what, figure, unit in figures]
 
 
