@@ -203,11 +203,16 @@ def test_instant_link_keep_alive(prove_emulator, new_page, webapp):
     """The SDK pings every 30 s and fails at the next tick if no text pong came (§7.3). The page's
     clock is moved, not waited for."""
     app = new_page()
+    # The page's sockets, to see one open: Playwright reports a WebSocket when it is created, and a
+    # ping the SDK sends while it is still connecting throws.
+    app.page.add_init_script("""window.__sockets = []; window.WebSocket = new Proxy(window.WebSocket, {
+        construct(Native, args) { const socket = new Native(...args); window.__sockets.push(socket); return socket; }})""")
     app.page.clock.install()
     app.open(webapp.base_url + "/")
     with app.page.expect_websocket() as opened:
         app.start("2025550100")
     app.wait_for("link-start")
+    app.page.wait_for_function("() => window.__sockets.some((s) => s.readyState === 1)", polling=50)
     for _ in range(3):  # the ticks at 60 s and 90 s would report a stall had a pong been missing
         with opened.value.expect_event("framereceived", lambda payload: payload == "pong", timeout=5_000):
             app.page.clock.run_for(30_000)
