@@ -4,19 +4,26 @@
 # (127.0.0.1: the control plane serves SMS codes and secrets; publish it to this machine only)
 # Browsers and phones must reach the emulator at the origin put into authTokens and SMS links: with
 # another host port or a proxy, set it, e.g. -e PROVE_EMULATOR_PUBLIC_URL=http://localhost:9000
-FROM python:3.11-slim
+# Podman/buildah: pass --format docker, or the image (OCI format) loses its HEALTHCHECK.
+# BASE: any Debian-like image with python3 (3.11+), its venv module and useradd; CI cannot reach Docker
+# Hub and builds on a debootstrap bookworm base instead (scripts/image-check.sh).
+ARG BASE=python:3.11-slim
+FROM ${BASE}
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY emulator ./emulator
 COPY scenarios ./scenarios
-RUN pip install --no-cache-dir --root-user-action=ignore . \
+# A venv: Debian's own python refuses a system-wide pip install (PEP 668); python:3.11-slim takes it too.
+RUN python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check . \
     && useradd --create-home --uid 10001 emulator \
     && rm -rf /app
 
 USER emulator
 WORKDIR /home/emulator
-ENV PROVE_EMULATOR_HOST=0.0.0.0 \
+ENV PATH=/opt/venv/bin:$PATH \
+    PROVE_EMULATOR_HOST=0.0.0.0 \
     PROVE_EMULATOR_PORT=7768 \
     PYTHONUNBUFFERED=1
 EXPOSE 7768

@@ -2,6 +2,7 @@
 
     prove-emulator [--host H] [--port P] [--public-url URL] [--scenarios DIR]... [--projects FILE]
     prove-emulator scenarios check [DIR]...
+    prove-emulator [OPTIONS] exec [OPTIONS] [--export-on-exit FILE] -- CMD [ARG]...
 
 Every option can also come from an environment variable PROVE_EMULATOR_<NAME> (for --scenarios, a
 list separated by the OS path separator). A bad option or file stops start-up with a one-line
@@ -62,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Each option can also be set as PROVE_EMULATOR_<NAME>, e.g. PROVE_EMULATOR_PORT=0.",
     )
     parser.add_argument("--version", action="version", version=f"prove-emulator {__version__}")
+    _add_serve_options(parser)
+    _add_commands(parser)
+    return parser
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    """The options of serving: on the main command, and again on exec (so they go before or after it)."""
     parser.add_argument("--host", help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 in containers)")
     parser.add_argument("--port", type=_port, help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument(
@@ -121,12 +129,41 @@ def _parser() -> argparse.ArgumentParser:
         f"full project evicts the finished ones first, then the oldest (default {DEFAULT_MAX_LIVE_FLOWS})",
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: warning")
+    parser.add_argument("--import", dest="import_file", metavar="FILE",
+                        help="start from a snapshot (GET /__emulator/snapshot, exec --export-on-exit)")
+
+
+def _add_commands(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="command")
     scenarios = commands.add_parser("scenarios", help="work with scenario files")
     scenario_commands = scenarios.add_subparsers(dest="scenarios_command", required=True)
     check = scenario_commands.add_parser("check", help="validate scenario files without serving")
     check.add_argument("directories", nargs="*", metavar="DIR", help="default: the embedded default pack")
-    return parser
+    run = commands.add_parser(
+        "exec",
+        usage="prove-emulator [OPTIONS] exec [OPTIONS] [--export-on-exit FILE] -- CMD [ARG]...",
+        help="run a command against a fresh emulator on a free port, then stop it",
+        description="Start the emulator (127.0.0.1, a free port) with the serve options given before or after "
+        "exec, run CMD with PROVE_EMULATOR_URL, PROVE_CLIENT_ID and PROVE_CLIENT_SECRET (and "
+        "PROVE_EMULATOR_ADMIN_TOKEN, with an admin token) in its environment, stop the emulator, and exit with "
+        "CMD's status.",
+    )
+    _add_serve_options(run)
+    for action in run._actions:  # noqa: SLF001 (argparse lists actions nowhere else)
+        # Unset here, an option given before `exec` keeps its value (argparse copies every default of a
+        # subcommand over the main command's values).
+        action.default = argparse.SUPPRESS
+    run.add_argument("--export-on-exit", metavar="FILE", type=Path,
+                     help="once CMD ends, write the emulator's whole state (GET /__emulator/snapshot) to FILE, "
+                     "atomically")
+    run.add_argument("argv", nargs="+", metavar="CMD", help="the command and its arguments, after --")
+
+
+def _serve_option_actions() -> list[argparse.Action]:
+    """The serve options, for exec to hand the ones set on to the emulator's process."""
+    parser = argparse.ArgumentParser(add_help=False)
+    _add_serve_options(parser)
+    return parser._actions  # noqa: SLF001
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,6 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "scenarios":
             return _check(args.directories)
+        if args.command == "exec":
+            from emulator import exec_command  # here: serving, the common case, starts without it
+
+            return exec_command.run(args.argv, exec_command.serve_arguments(args, _serve_option_actions()),
+                                    admin_token=args.admin_token or _env("ADMIN_TOKEN"), export_to=args.export_on_exit)
         return _serve(args)
     except StartupError as error:
         print(f"prove-emulator: error: {error}", file=sys.stderr)
@@ -184,6 +226,9 @@ def _serve(args: argparse.Namespace) -> int:
     except ScenarioError as error:
         more = f" (and {len(error.problems) - 1} more; run 'prove-emulator scenarios check')" if len(error.problems) > 1 else ""
         raise StartupError(f"scenario file problem: {error.problems[0]}{more}") from None
+    import_file = args.import_file or _env("IMPORT")
+    if import_file:
+        _import(emulator, Path(import_file))
     try:
         sock = bind(host, port)
     except OSError as error:
@@ -207,6 +252,19 @@ def _serve(args: argparse.Namespace) -> int:
 
     run_in_foreground(server, sock, ready)  # until SIGINT/SIGTERM; then a clean stop, exit status 0
     return 0
+
+
+def _import(emulator: Emulator, path: Path) -> None:
+    from emulator.state import snapshot  # here: a plain start need not import the codec
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise StartupError(f"--import {path}: cannot be read: {error.strerror or error}") from None
+    try:
+        snapshot.restore(emulator, snapshot.loads(data))
+    except snapshot.SnapshotError as error:
+        raise StartupError(f"--import {path}: not a snapshot this emulator can load: {error}") from None
 
 
 def _access(args: argparse.Namespace) -> AccessPolicy:

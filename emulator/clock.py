@@ -91,6 +91,17 @@ class Clock:
     def pending_timers(self) -> int:
         return sum(1 for timer in self._timers if not timer.cancelled)
 
+    @property
+    def setting(self) -> tuple[float | None, float]:
+        """(the instant it is frozen at, or None; its offset from real time): what a snapshot keeps."""
+        return self._frozen_at, self._offset
+
+    def restore(self, frozen_at: float | None, offset: float) -> None:
+        """Back to a snapshot's setting: unfrozen, it reads real time plus the offset, as if the
+        emulator had run on meanwhile. Timers are not fired here: the next request or tick does."""
+        self._frozen_at, self._offset = frozen_at, offset
+        self._moved()
+
     # -- moving --------------------------------------------------------------------------------
 
     def freeze(self) -> None:

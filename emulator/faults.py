@@ -158,6 +158,26 @@ class FaultBook:
         """The flow expired: its call counts go, so there are never more than live flows."""
         self._flow_calls.pop((project_id, flow_id), None)
 
+    def flow_calls(self, project_id: str) -> list[tuple[str, str, int]]:
+        """The project's counted calls of persona faults in live flows: (correlation id, endpoint, calls)."""
+        return [(flow_id, endpoint, calls) for (project, flow_id), by_endpoint in self._flow_calls.items()
+                if project == project_id for endpoint, calls in by_endpoint.items()]
+
+    def start_calls(self, project_id: str) -> list[tuple[str, str, str, int]]:
+        """(scenario set, persona, endpoint, calls) of the project's starting calls counted so far."""
+        return [(scenario_set, persona, endpoint, calls)
+                for (project, scenario_set, persona, endpoint), calls in self._start_calls.items() if project == project_id]
+
+    def restore(self, project_id: str | None, rules: list[RuntimeFault], flow_calls: list[tuple[str, str, int]] = (),
+                start_calls: list[tuple[str, str, str, int]] = ()) -> None:  # type: ignore[assignment]
+        self.runtime.extend(rules)
+        if project_id is None:
+            return
+        for flow_id, endpoint, calls in flow_calls:
+            self._flow_calls.setdefault((project_id, flow_id), {})[endpoint] = calls
+        for scenario_set, persona, endpoint, calls in start_calls:
+            self._start_calls[(project_id, scenario_set, persona, endpoint)] = calls
+
     def reset(self, project_id: str | None = None) -> None:
         if project_id is None:
             self.runtime.clear()

@@ -145,6 +145,18 @@ class IdentityStore:
     def in_project(self, project_id: str) -> list[EnrolledIdentity]:
         return [identity for identity in self._by_id.values() if identity.project_id == project_id]
 
+    def reserved(self, project_id: str) -> list[tuple[str, str]]:
+        """The proveIds reserved for the project's numbers not enrolled yet: (digits, proveId)."""
+        return [(digits, prove_id) for (project, digits), prove_id in self._reserved.items() if project == project_id]
+
+    def restore(self, identities: list[EnrolledIdentity], reserved: list[tuple[str, str, str]]) -> None:
+        """Take back identities and reservations (project, digits, proveId) a snapshot held. No
+        listener hears of them: they were enrolled before (their webhook schedules are restored apart)."""
+        for identity in identities:
+            self._by_id[identity.identity_id] = identity
+        for project_id, digits, prove_id in reserved:
+            self._reserved[(project_id, digits)] = prove_id
+
     def remove(self, project_id: str, identity_id: str) -> bool:
         if self.get(project_id, identity_id) is None:
             return False

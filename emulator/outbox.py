@@ -108,6 +108,14 @@ class Outbox:
             if not waiter.done():
                 waiter.set_result(None)
 
+    def restore(self, messages: list[Sms]) -> None:
+        """Take back messages a snapshot held, in the order they were sent; new ones follow their ids."""
+        merged = sorted([*self._messages, *messages], key=lambda sms: sms.id)
+        self._messages.clear()
+        self._messages.extend(merged)
+        self._ids = itertools.count(max([sms.id for sms in merged], default=0) + 1)
+        self._changed()
+
     def clear(self, project_id: str | None = None) -> None:
         if project_id is None:
             self._messages.clear()

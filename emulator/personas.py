@@ -50,6 +50,15 @@ class Personas:
         while len(self._flows) > MAX_COUNTED_NUMBERS:
             del self._flows[next(iter(self._flows))]
 
+    def counts(self, project_id: str) -> list[tuple[str, str, str, int]]:
+        """How far the project's numbers are in their personas' sequences: (set, persona, digits, flows)."""
+        return [(scenario_set, key, digits, count)
+                for (project, scenario_set, key, digits), count in self._flows.items() if project == project_id]
+
+    def restore_counts(self, project_id: str, counts: list[tuple[str, str, str, int]]) -> None:
+        for scenario_set, key, digits, count in counts:
+            self._flows[(project_id, scenario_set, key, digits)] = count
+
     def reset(self, project_id: str | None = None) -> None:
         """Sequences start again: every project's, or one project's."""
         if project_id is None:

@@ -282,6 +282,12 @@ class ProjectRegistry:
         for project in self.declared:
             self._by_id[project.client_id] = project
 
+    def replace_all(self, projects: list[Project]) -> None:
+        """The projects a snapshot held (the default one stays, unless the snapshot has it too)."""
+        self._by_id = {DEFAULT_PROJECT.client_id: DEFAULT_PROJECT}
+        for project in projects:
+            self._by_id[project.client_id] = project
+
     def get(self, client_id: str) -> Project | None:
         return self._by_id.get(client_id)
 

@@ -22,12 +22,12 @@ from emulator.flows.kit import FlowKit
 from emulator.flows.mobile_auth import MobileAuth
 from emulator.flows.possession import PossessionService
 from emulator.flows.prefill import PreFill
-from emulator.flows.prove_auth import ProveAuth
+from emulator.flows.prove_auth import ProveAuth, ProveAuthFlow
 from emulator.flows.prove_keys import ProveKeys
 from emulator.flows.store import FlowStore
-from emulator.flows.unify import Unify
+from emulator.flows.unify import Unify, UnifyFlow
 from emulator.flows.verification import Verification
-from emulator.flows.verified_users import VerifiedUsers
+from emulator.flows.verified_users import VerifiedUsers, VerifyFlow
 from emulator.identities import IdentityStore
 from emulator.journal import Journal
 from emulator.outbox import Outbox
@@ -117,6 +117,19 @@ class Emulator:
         self.mobile_auth.forget(flow)
         self.faults.forget_flow(flow.project_id, flow.correlation_id)
         self.channels.close(flow.auth_id)
+
+    def adopt_flows(self, flows: list[Flow]) -> None:
+        """Flows restored from a snapshot: each product, step and timer takes its flow back."""
+        concluded = {VerifyFlow: self.verified_users.concluded, UnifyFlow: self.unify.concluded,
+                     ProveAuthFlow: self.prove_auth.concluded}
+        for flow in flows:
+            flow.on_concluded = concluded.get(type(flow))
+            if flow.key_step is not None and flow.key_step.key is not None:
+                # The flow's device key is the store's record, not a copy of it.
+                flow.key_step.key = self.prove_keys.find_device(flow.key_step.key.device_id) or flow.key_step.key
+            self.possession.adopt(flow)
+            self.mobile_auth.adopt(flow)
+        self.flows.restore(flows)
 
     # -- control plane -----------------------------------------------------------------------------
 

@@ -79,6 +79,18 @@ class TokenIssuer:
         self.namespace = f"prove-emulator-{self.instance}"
         self._known: dict[str, _Verified] = {}  # tokens verified, by their text
 
+    @property
+    def identity(self) -> tuple[str, bytes]:
+        """(instance, signing key): what a snapshot keeps, so tokens issued before a restart still verify
+        and the Web SDK's device registrations (keyed by the instance) still count."""
+        return self.instance, self._key
+
+    def adopt(self, instance: str, key: bytes) -> None:
+        self.instance, self._key = instance, key
+        self._issuer = f"prove-emulator/{instance}"
+        self.namespace = f"prove-emulator-{instance}"
+        self._known.clear()
+
     # -- OAuth access tokens -----------------------------------------------------------------
 
     def issue_access_token(self, client_id: str) -> tuple[str, int]:

@@ -205,6 +205,12 @@ def sample_events(at: float) -> list[dict[str, Any]]:
     ]
 
 
+def _delivery_number(delivery_id: str) -> int:
+    """dlv_12 -> 12: deliveries are logged in the order of their numbers."""
+    digits = delivery_id.removeprefix("dlv_")
+    return int(digits) if digits.isdigit() else 0
+
+
 class WebhookDispatcher:
     def __init__(
         self,
@@ -291,16 +297,43 @@ class WebhookDispatcher:
         if timers:
             self._schedules[identity.identity_id] = (identity.project_id, timers)
 
+    def restore(self, deliveries: list[Delivery], identities: list[EnrolledIdentity], since: float) -> None:
+        """Take back a snapshot's deliveries and re-arm what was waiting on the clock: each delivery's
+        next attempt (one that was being sent when the snapshot was taken is tried again, now), and
+        the identities' scripted events still to come after `since`, the snapshot's instant."""
+        now = self.clock.now()
+        for delivery in deliveries:
+            self._log[delivery.id] = delivery
+            if delivery.status == "sending":
+                self._schedule(delivery, delay=0.0)
+            elif delivery.status == "scheduled" and delivery.next_attempt_at is not None:
+                due = max(delivery.next_attempt_at, now)
+                delivery._timer = self.clock.call_at(due, lambda d=delivery: self._start_attempt(d))
+        self._log = OrderedDict(sorted(self._log.items(), key=lambda item: _delivery_number(item[0])))
+        self._ids = itertools.count(max(map(_delivery_number, self._log), default=0) + 1)
+        for identity in identities:
+            timers = [
+                self.clock.call_at(identity.created_at + scheduled.after_seconds,
+                                   lambda event_type=scheduled.event_type, i=identity: self._scheduled_event(i, event_type))
+                for scheduled in identity.persona.events if identity.created_at + scheduled.after_seconds > since
+            ]
+            if timers:
+                self._schedules[identity.identity_id] = (identity.project_id, timers)
+        self._changed()
+
     def _scheduled_event(self, identity: EnrolledIdentity, event_type: str) -> None:
         if self.identities.get(identity.project_id, identity.identity_id) is not None:
             self.emit(identity, event_type, {})
 
     # -- delivery ------------------------------------------------------------------------------------
 
+    def new_delivery_id(self) -> str:
+        return f"dlv_{next(self._ids)}"
+
     def _new_delivery(self, project_id: str, identity_id: str, events: list[dict[str, Any]],
                       webhook: WebhookSettings | None, test: bool = False) -> Delivery:
         delivery = Delivery(
-            id=f"dlv_{next(self._ids)}",
+            id=self.new_delivery_id(),
             project_id=project_id,
             identity_id=identity_id,
             events=events,

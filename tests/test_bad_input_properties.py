@@ -1010,6 +1010,9 @@ CONTROL_BODIES = {
     "/__emulator/flows/{correlationId}/customer": {"action": "error", "errorCode": 10001, "message": "m",
                                                    "isMobile": False},
     "/__emulator/phones/{phoneNumber}/customer": {"action": "enter-code", "code": "0000", "project": DEFAULT_CLIENT_ID},
+    "/__emulator/snapshot": {"format": "prove-emulator-snapshot", "version": 1, "takenAt": "2030-01-01T00:00:00Z",
+                             "clock": {"frozenAt": 1.5, "offset": 0}, "tokens": {"instance": "abcd1234", "key": "AAAA"},
+                             "projects": {}, "faults": [], "personas": {}},
 }
 
 

@@ -168,6 +168,13 @@ class DomainLinks:
         project = self.projects.get(client_id)
         return domain_name(project) if project is not None else client_id
 
+    def links_from(self, project_id: str) -> list[Link]:
+        return [link for link in self._links.values() if link.from_id == project_id]
+
+    def restore(self, links: list[Link]) -> None:
+        for link in links:
+            self._links[(link.from_id, link.to_id)] = link
+
     def reset(self, project_id: str | None = None) -> None:
         if project_id is None:
             self._links.clear()

@@ -135,6 +135,11 @@ class MobileAuth:
         step.state = "fallback"
         return ClientReply(next="mobile/otp")
 
+    def adopt(self, flow: Flow) -> None:
+        """A flow restored from a snapshot: its Mobile Auth session finds it again."""
+        if flow.mobile_auth is not None and flow.mobile_auth.session_id:
+            self.sessions[flow.mobile_auth.session_id] = flow
+
     def forget(self, flow: Flow) -> None:
         if flow.mobile_auth is not None:
             self.sessions.pop(flow.mobile_auth.session_id, None)

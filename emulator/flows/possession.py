@@ -456,6 +456,18 @@ class PossessionService:
         if flow.on_concluded is not None:
             flow.on_concluded(flow, now)
 
+    def adopt(self, flow: Flow) -> None:
+        """A flow restored from a snapshot: its links lead to it again, and a code or link still out
+        expires on the clock as it would have."""
+        possession = flow.possession
+        if possession is None:
+            return
+        for link_id in possession._sent_links:
+            self.links[link_id] = flow
+        if possession.status is Status.SENT and possession.expires_at is not None:
+            send_number = possession.sends
+            possession._timer = self.clock.call_at(possession.expires_at, lambda: self._expire(flow, send_number))
+
     def forget(self, flow: Flow) -> None:
         """The flow expired: drop its links and timer."""
         possession = flow.possession

@@ -221,7 +221,7 @@ class ProveAuth:
     def __init__(self, kit: FlowKit, keys: ProveKeys) -> None:
         self.kit = kit
         self.keys = keys
-        self._concluded = self._possession_concluded  # one bound method for all its flows, not one each
+        self.concluded = self._possession_concluded  # one bound method for all its flows, not one each
 
     # -- start -------------------------------------------------------------------------------------
 
@@ -239,7 +239,7 @@ class ProveAuth:
             **kit.new_flow_fields(project, FLOW_PRODUCT, {"phoneNumber": number, "finalTargetUrl": landing}, persona),
             request_id=request["requestId"],
             subjects=tuple(name for name in SUBJECTS if name in subjects),
-            on_concluded=self._concluded,
+            on_concluded=self.concluded,
         )
         flow.record(now, "auth-start", phoneNumber=number, persona=persona.key,
                     subjects=",".join(flow.subjects), authenticators=",".join(sorted(authenticators)))

@@ -136,6 +136,26 @@ class ProveKeys:
         return [key for owner, keys in self._keys.items() if project_id is None or owner == project_id
                 for key in keys.values()]
 
+    def current_keys(self, project_id: str) -> list[tuple[str, str]]:
+        """(number's digits, device id) of the project's numbers that have a current key."""
+        return [(digits, device_id) for (owner, digits), device_id in self._current.items() if owner == project_id]
+
+    def challenges(self, project_id: str) -> list[Challenge]:
+        return list(self._challenges.get(project_id, {}).values())
+
+    def restore(self, keys: list[ProveKey], current: list[tuple[str, str, str]], challenges: list[Challenge]) -> None:
+        """Take back keys (least recently used first), current keys (project, digits, device id) and
+        outstanding challenges a snapshot held."""
+        for key in keys:
+            self._keys.setdefault(key.project_id, OrderedDict())[key.device_id] = key
+            self._devices[key.device_id] = key
+        for project_id, digits, device_id in current:
+            if device_id in self._keys.get(project_id, {}):
+                self._current[(project_id, digits)] = device_id
+        for challenge in challenges:
+            self._challenges.setdefault(challenge.project_id, OrderedDict())[challenge.value] = challenge
+            self._challenge_projects[challenge.value] = challenge.project_id
+
     def reset(self, project_id: str | None = None) -> None:
         owners = list(self._keys) if project_id is None else [project_id]
         for owner in owners:

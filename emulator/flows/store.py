@@ -196,6 +196,23 @@ class FlowStore:
         flow.on_recorded = self._recorded
         self._changed()
 
+    def restore(self, flows: list[Flow]) -> None:
+        """Take back flows a snapshot or the state directory held, as they were: none is evicted (the
+        snapshot's project held them within its bound), and one past its deadline expires at the
+        next sweep."""
+        for flow in flows:
+            project = self._projects.get(flow.project_id)
+            if project is None:
+                project = self._projects[flow.project_id] = _ProjectFlows()
+                self._gone.prepare(flow.project_id, EXPIRED)
+            self._by_id[flow.correlation_id] = flow
+            self._by_auth_id[flow.auth_id] = flow
+            (project.finished if flow.finished else project.unfinished)[flow.correlation_id] = flow
+            heapq.heappush(self._deadlines, (flow.expires_at, flow.correlation_id))
+            flow.on_recorded = self._recorded
+        self._arm()
+        self._changed()
+
     def get(self, project_id: str, correlation_id: str) -> Flow | None:
         """The project's live flow; another project's flow is as unknown as a missing one."""
         flow = self._by_id.get(correlation_id)

@@ -177,7 +177,7 @@ class Unify:
     def __init__(self, kit: FlowKit, keys: ProveKeys) -> None:
         self.kit = kit
         self.keys = keys
-        self._concluded = self._possession_concluded  # one bound method for all its flows, not one each
+        self.concluded = self._possession_concluded  # one bound method for all its flows, not one each
 
     def unify(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         require_product(project, PRODUCT)
@@ -193,7 +193,7 @@ class Unify:
             rebind=request.get("rebind", False),
             client_human_id=request.get("clientHumanId", ""),
             check_reputation=request.get("checkReputation", False),
-            on_concluded=self._concluded,
+            on_concluded=self.concluded,
         )
         flow.needs_new_key = flow.rebind or (bool(device_id) and (existing is None or existing.device_id != device_id))
         flow.record(now, "unify", possessionType=flow.possession_type, phoneNumber=flow.phone_number,

@@ -100,7 +100,7 @@ class VerifyFlow(Flow):
 class VerifiedUsers:
     def __init__(self, kit: FlowKit) -> None:
         self.kit = kit
-        self._concluded = self._possession_concluded  # one bound method for all its flows, not one each
+        self.concluded = self._possession_concluded  # one bound method for all its flows, not one each
 
     def verify(self, project: Project, request: dict[str, Any]) -> dict[str, Any]:
         require_product(project, PRODUCT)
@@ -113,7 +113,7 @@ class VerifiedUsers:
             first_name=request["firstName"],
             last_name=request["lastName"],
             possession_type=request["possessionType"],
-            on_concluded=self._concluded,
+            on_concluded=self.concluded,
         )
         flow.record(now, "verify", possessionType=flow.possession_type, phoneNumber=flow.phone_number,
                     persona=persona.key)

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from emulator.access import AccessPolicy
 from emulator.errors import internal, method_not_allowed, not_found
 from emulator.http import control, customer, device, domains, identity_manager, oauth, prefill, prove_auth, unify, verified_users, webhooks
-from emulator.http import events, ui
+from emulator.http import events, snapshot, ui
 from emulator.http import device_steps
 from emulator.http.access_guard import CORS_HEADERS, AccessGuard, document_guard  # noqa: F401 (CORS_HEADERS: re-exported)
 from emulator.http.api import Operation, error_response, json_response
@@ -46,6 +46,7 @@ def all_routes() -> list[tuple[Operation, BaseRoute]]:
         *device.ROUTES,
         *device_steps.ROUTES,
         *control.ROUTES,
+        *snapshot.ROUTES,
         *customer.ROUTES,
         *webhooks.ROUTES,
         *events.ROUTES,
