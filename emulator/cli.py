@@ -2,6 +2,7 @@
 
     prove-emulator [--host H] [--port P] [--public-url URL] [--scenarios DIR]... [--projects FILE]
     prove-emulator scenarios check [DIR]...
+    prove-emulator export FILE [--url URL]
     prove-emulator [OPTIONS] exec [OPTIONS] [--export-on-exit FILE] -- CMD [ARG]...
 
 Every option can also come from an environment variable PROVE_EMULATOR_<NAME> (for --scenarios, a
@@ -157,6 +158,9 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                      help="once CMD ends, write the emulator's whole state (GET /__emulator/snapshot) to FILE, "
                      "atomically")
     run.add_argument("argv", nargs="+", metavar="CMD", help="the command and its arguments, after --")
+    export = commands.add_parser("export", help="write a running emulator's whole state to a file (a snapshot)")
+    export.add_argument("file", metavar="FILE", type=Path, help="written atomically: an old FILE is replaced whole")
+    export.add_argument("--url", help="the emulator's origin (default: PROVE_EMULATOR_URL, else http://127.0.0.1:7768)")
 
 
 def _serve_option_actions() -> list[argparse.Action]:
@@ -176,6 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return exec_command.run(args.argv, exec_command.serve_arguments(args, _serve_option_actions()),
                                     admin_token=args.admin_token or _env("ADMIN_TOKEN"), export_to=args.export_on_exit)
+        if args.command == "export":
+            from emulator import exec_command
+
+            url = (args.url or os.environ.get("PROVE_EMULATOR_URL") or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip("/")
+            return exec_command.export(url, args.admin_token or _env("ADMIN_TOKEN"), args.file, label="export")
         return _serve(args)
     except StartupError as error:
         print(f"prove-emulator: error: {error}", file=sys.stderr)

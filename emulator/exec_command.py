@@ -85,7 +85,7 @@ def run(command: Sequence[str], emulator_args: Sequence[str], *, admin_token: st
                 print(f"prove-emulator: warning: the emulator exited (status {child.process.returncode}) "
                       "while the command ran", file=sys.stderr)
             if export_to is not None:
-                status = _export(url, admin_token, export_to, status)
+                status = export(url, admin_token, export_to, status)
             return status
         finally:
             child.stop()
@@ -107,8 +107,9 @@ def _start_command(command: Sequence[str], env: dict[str, str]) -> subprocess.Po
         return 126
 
 
-def _export(url: str, admin_token: str | None, path: Path, status: int) -> int:
-    """--export-on-exit: the emulator's whole state into path; a failure keeps the command's failure, else 1."""
+def export(url: str, admin_token: str | None, path: Path, status: int = 0, label: str = "--export-on-exit") -> int:
+    """The emulator's whole state into path (--export-on-exit, `prove-emulator export`); a failure keeps
+    the command's failure, else 1."""
     import httpx  # only here: exec's other paths need no HTTP client
 
     from emulator.files import write_atomically
@@ -128,7 +129,7 @@ def _export(url: str, admin_token: str | None, path: Path, status: int) -> int:
                 return status
             except OSError as error:
                 why = f"cannot write {path}: {error.strerror or error}"
-    print(f"{ERROR}--export-on-exit: {why}", file=sys.stderr)
+    print(f"{ERROR}{label}: {why}", file=sys.stderr)
     return status or 1
 
 

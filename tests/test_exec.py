@@ -344,3 +344,17 @@ def test_an_exported_state_is_imported_by_the_next_emulator(tmp_path):
     path.write_text('{"format": "prove-emulator-snapshot", "version": 99}')
     refused = prove_emulator("exec", "--import", str(path), *python("pass"))
     assert refused.returncode == 2 and "version 99" in refused.stderr
+
+
+def test_export_writes_a_running_emulator_s_state(tmp_path):
+    path = tmp_path / "state.json"
+    command = (f"import subprocess, sys; sys.exit(subprocess.run([sys.executable, '-m', 'emulator', 'export', "
+               f"{str(path)!r}]).returncode)")
+    assert prove_emulator("exec", *python(command)).returncode == 0
+    document = json.loads(path.read_text())
+    assert document["format"] == "prove-emulator-snapshot" and "sandbox-client-id" in document["projects"]
+    old = path.read_bytes()
+    refused = subprocess.run([sys.executable, "-m", "emulator", "export", str(path), "--url", "http://127.0.0.1:9"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "export: cannot fetch" in refused.stderr
+    assert path.read_bytes() == old  # a failed export keeps the file it would have replaced
