@@ -264,6 +264,15 @@ class EmulatorClient:
         """Forget everything (also the clock and runtime projects), or one project's state only."""
         self._request("POST", "/reset", json={"project": project} if project is not None else {})
 
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as one versioned JSON document (it holds secrets); `load_snapshot` takes it back."""
+        return self._request("GET", "/snapshot")
+
+    def load_snapshot(self, document: dict[str, Any], mode: str = "replace") -> dict[str, Any]:
+        """Replace the whole state with a snapshot, or (mode="merge") only the state of its projects.
+        A bad snapshot raises EmulatorError and changes nothing."""
+        return self._request("POST", "/snapshot", json=document, params={"mode": mode})
+
     # -- clock ---------------------------------------------------------------------------------------
 
     def clock(self, *, freeze: bool | None = None, set: datetime | str | None = None,

@@ -127,6 +127,7 @@ def test_every_control_plane_operation_has_a_method():
         ("DELETE", "/projects/{}/webhook"): "delete_webhook", ("POST", "/projects/{}/webhook/test"): "test_webhook",
         ("POST", "/identities/{}/events"): "trigger_event", ("GET", "/webhooks/deliveries"): "deliveries",
         ("POST", "/webhooks/deliveries/{}/resend"): "resend_delivery", ("GET", "/events"): "events",
+        ("GET", "/snapshot"): "snapshot", ("POST", "/snapshot"): "load_snapshot",
     }
     served = {(operation.method, re.sub(r"\{[^}]+\}", "{}", operation.path.removeprefix("/__emulator")))
               for operation, _ in all_routes() if operation.tag == "Control plane"}
@@ -491,6 +492,18 @@ def test_projects(emulator):
     with pytest.raises(EmulatorError) as error:
         emulator.put_project("team-q", product="verified-users")
     assert "clientSecret" in refused(error, 400, 8001)
+
+
+def test_snapshot_and_load_snapshot(emulator):
+    emulator.put_project("team-s", clientSecret="s-secret")
+    document = emulator.snapshot()
+    emulator.reset()
+    assert "team-s" not in [project["clientId"] for project in emulator.projects()]
+    assert emulator.load_snapshot(document)["mode"] == "replace"
+    assert emulator.project("team-s")["clientId"] == "team-s"
+    with pytest.raises(EmulatorError) as error:
+        emulator.load_snapshot({**document, "version": 99})
+    assert "version 99" in refused(error, 400, 8001)
 
 
 # -- faults ---------------------------------------------------------------------------------------------------
