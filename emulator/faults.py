@@ -13,7 +13,7 @@ through and the next flow's first start is faulted again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from emulator.errors import RATE_LIMITED, ProveError
 from emulator.scenarios.model import Fault, Persona
@@ -168,8 +168,8 @@ class FaultBook:
         return [(scenario_set, persona, endpoint, calls)
                 for (project, scenario_set, persona, endpoint), calls in self._start_calls.items() if project == project_id]
 
-    def restore(self, project_id: str | None, rules: list[RuntimeFault], flow_calls: list[tuple[str, str, int]] = (),
-                start_calls: list[tuple[str, str, str, int]] = ()) -> None:  # type: ignore[assignment]
+    def restore(self, project_id: str | None, rules: Sequence[RuntimeFault],
+                flow_calls: Sequence[tuple[str, str, int]] = (), start_calls: Sequence[tuple[str, str, str, int]] = ()) -> None:
         self.runtime.extend(rules)
         if project_id is None:
             return

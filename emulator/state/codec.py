@@ -1,4 +1,4 @@
-"""Records to JSON and back, directed by their type hints: what snapshots and the state directory store.
+"""Records to JSON and back, directed by their type hints: what a snapshot is made of.
 
 A record is a dataclass of the emulator's (a flow, an identity, a Prove Key, a project...). `encode`
 writes one as a JSON object of its fields; `decode` reads it back against the same type hints, so a
@@ -48,6 +48,7 @@ class Personas:
         self.encoded: dict[str, Any] = dict(encoded or {})
         self._digests: dict[int, tuple[Persona, str]] = {}  # id(persona) -> (the persona, kept alive; digest)
         self._decoded: dict[str, Persona] = {}
+        self._decoding: set[str] = set()
 
     def name(self, persona: Persona) -> str:
         known = self._digests.get(id(persona))
@@ -64,7 +65,11 @@ class Personas:
             raise CodecError(where, "must name a persona of the snapshot's personas")
         persona = self._decoded.get(digest)
         if persona is None:
+            if digest in self._decoding:  # a sequence step naming its own persona: no persona is made so
+                raise CodecError(where, "must not name a persona that contains it")
+            self._decoding.add(digest)
             persona = self._decoded[digest] = _decode_object(Persona, self.encoded[digest], f"personas[{digest!r}]", self)
+            self._decoding.discard(digest)
         return persona
 
 
