@@ -18,7 +18,10 @@ COPY scenarios ./scenarios
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check . \
     && useradd --create-home --uid 10001 emulator \
+    && mkdir /state && chown emulator /state \
     && rm -rf /app
+# /state: where a volume keeps the state across restarts, with PROVE_EMULATOR_STATE_DIR=/state (a new
+# named volume takes the directory's owner, so the emulator's user can write it). Unset: in memory.
 
 USER emulator
 WORKDIR /home/emulator

@@ -14,6 +14,7 @@ on asyncio + h11. What is measured:
   beside the bare apps' POST and, when installed, WireMock and Prism serving a stub of it; the full
   Verified Users flow (verify, the Web SDK's otp/start and otp/finish, verify-status) in flows/s;
 - websockets: RSS of idle Instant Link WebSockets (bench/idle_websockets.py);
+- state-dir: the verify load and the full flow on an emulator in memory and on one with --state-dir;
 - memory: the emulator's VmRSS under verify load at the highest rate wrk gives (a fresh emulator,
   sampled every 5 s), then after its clock is moved past every lifetime.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -117,8 +119,8 @@ def python_server(name: str, command: list[str]) -> Iterator[Server]:
         process.wait(timeout=10)
 
 
-def emulator() -> contextlib.AbstractContextManager[Server]:
-    return python_server("emulator", [sys.executable, "-m", "emulator", "--port", "0"])
+def emulator(*options: str, name: str = "emulator") -> contextlib.AbstractContextManager[Server]:
+    return python_server(name, [sys.executable, "-m", "emulator", "--port", "0", *options])
 
 
 def bare_apps() -> list[contextlib.AbstractContextManager[Server]]:
@@ -304,6 +306,23 @@ def median_load(loads: list[Load]) -> Load:
                   for name in ("requests_per_s", "p50_ms", "p99_ms", "errors", "flows_per_s")))
 
 
+def interleaved(targets: list[Target], settings: Settings,
+                after_round: Callable[[int], None] = lambda number: None) -> dict[str, list[Load]]:
+    """A warm-up of each target, then the rounds, each target in turn in each: the loads by target."""
+    for target in targets:
+        wrk(target, settings.warmup, settings)
+    loads: dict[str, list[Load]] = {target.name: [] for target in targets}
+    for number in range(1, settings.rounds + 1):
+        for target in targets:
+            load = wrk(target, settings.duration, settings)
+            loads[target.name].append(load)
+            flows = f", {load.flows_per_s:,.0f} flows/s" if target.script == "flow.lua" else ""
+            print(f"round {number} {target.name}: {load.requests_per_s:,.0f} req/s{flows}, p50 {ms(load.p50_ms)}, "
+                  f"p99 {ms(load.p99_ms)}, {load.errors} errors", flush=True)
+        after_round(number)
+    return loads
+
+
 def throughput(settings: Settings) -> list[Row]:
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-peers-") as temp:
         servers = [stack.enter_context(server) for server in (emulator(), *bare_apps())]
@@ -324,17 +343,8 @@ def throughput(settings: Settings) -> list[Row]:
                 unavailable[name] = "did not start"
         targets.append(flow_target(servers[0].url, token))
 
-        for target in targets:
-            wrk(target, settings.warmup, settings)
-        loads: dict[str, list[Load]] = {target.name: [] for target in targets}
-        for number in range(1, settings.rounds + 1):
-            for target in targets:
-                load = wrk(target, settings.duration, settings)
-                loads[target.name].append(load)
-                flows = f", {load.flows_per_s:,.0f} flows/s" if target.script == "flow.lua" else ""
-                print(f"round {number} {target.name}: {load.requests_per_s:,.0f} req/s{flows}, p50 {ms(load.p50_ms)}, "
-                      f"p99 {ms(load.p99_ms)}, {load.errors} errors", flush=True)
-            print(f"round {number}: {live_flows(servers[0].url):,} flows live in the emulator", flush=True)
+        loads = interleaved(targets, settings, lambda number: print(
+            f"round {number}: {live_flows(servers[0].url):,} flows live in the emulator", flush=True))
 
     medians = {name: median_load(runs) for name, runs in loads.items()}
     emu, uvl, h11 = medians["emulator"], medians["bare uvloop"], medians["bare h11"]
@@ -430,8 +440,47 @@ def websockets(settings: Settings) -> list[Row]:
                 ratio=f"{emu.per_socket / bare.per_socket:.2f}")]
 
 
+def state_dir(settings: Settings) -> list[Row]:
+    """The cost of --state-dir: the same loads on an emulator in memory and on one writing a state
+    directory (each reply's changes committed to SQLite before it is sent), rounds interleaved."""
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-state-") as temp:
+        plain = stack.enter_context(emulator())
+        kept = stack.enter_context(emulator("--state-dir", temp, name="emulator --state-dir"))
+        bare = stack.enter_context(bare_apps()[0])
+        targets = []
+        for server in (plain, kept):
+            token = access_token(server.url)
+            check_verify(verify_target(server.name, server.url, token))
+            check_flow(server.url, token)
+            targets += [verify_target(server.name, server.url, token),
+                        dataclasses.replace(flow_target(server.url, token), name=f"{server.name} full flow")]
+        targets.append(verify_target(bare.name, bare.url, ""))
+        loads = interleaved(targets, settings)
+        database = Path(temp) / "state.sqlite3"
+        print(f"state directory: {sum(f.stat().st_size for f in Path(temp).iterdir()) / 2**20:.1f} MiB "
+              f"({database.name} and its WAL) after the rounds", flush=True)
+    medians = {name: median_load(runs) for name, runs in loads.items()}
+    memory_, disk, uvl = medians["emulator"], medians["emulator --state-dir"], medians["bare uvloop"]
+    flow_memory, flow_disk = medians["emulator full flow"], medians["emulator --state-dir full flow"]
+
+    def of(name: str, text: str) -> str:
+        return with_errors(text, loads[name])
+
+    return [
+        Row("`POST /v3/verify` with `--state-dir`, req/s", of("emulator --state-dir", f"{disk.requests_per_s:,.0f}"),
+            of("bare uvloop", f"{uvl.requests_per_s:,.0f}"), "—", f"{disk.requests_per_s / uvl.requests_per_s:.2f}",
+            of("emulator", f"in memory: {memory_.requests_per_s:,.0f} "
+                           f"(with / without {disk.requests_per_s / memory_.requests_per_s:.2f})")),
+        Row("p99 with `--state-dir`", of("emulator --state-dir", ms(disk.p99_ms)), of("bare uvloop", ms(uvl.p99_ms)),
+            "—", f"{disk.p99_ms / uvl.p99_ms:.2f}", of("emulator", f"in memory: {ms(memory_.p99_ms)}")),
+        Row("full flow with `--state-dir`, flows/s", of("emulator --state-dir full flow", f"{flow_disk.flows_per_s:,.0f}"),
+            peers=of("emulator full flow", f"in memory: {flow_memory.flows_per_s:,.0f} "
+                                           f"(with / without {flow_disk.flows_per_s / flow_memory.flows_per_s:.2f})")),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
-    "startup": startup, "throughput": throughput, "websockets": websockets, "memory": memory}
+    "startup": startup, "throughput": throughput, "websockets": websockets, "memory": memory, "state-dir": state_dir}
 
 
 # -- the report ------------------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ class ChangeFeed:
         self._versions = dict.fromkeys(topics, 0)
         self._subscribers: set[Subscription] = set()
         self.max_subscribers = max_subscribers
+        # Told of every change, on the thread it happened on (the state directory's writer): not
+        # subscribers, so not counted against max_subscribers.
+        self.listeners: list[Callable[[], None]] = []
         self._closed = False
 
     def versions(self) -> dict[str, int]:
@@ -50,6 +53,8 @@ class ChangeFeed:
         if self._subscribers:
             for subscription in tuple(self._subscribers):  # a copy: a reader may leave meanwhile
                 subscription._wake()
+        for listener in self.listeners:
+            listener()
 
     def subscribe(self) -> "Subscription":
         """A subscription from the current versions; use it as a context manager, so it is dropped when

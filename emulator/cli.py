@@ -17,7 +17,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, NoReturn, Sequence, TypeVar
 
 from emulator import __version__
 from emulator.access import AccessPolicy, check_host_names
@@ -29,6 +29,13 @@ from emulator.http.prefix import normalize_path_prefix
 from emulator.protocols import REQUEST_TIMEOUT_SECONDS
 from emulator.server import bind, local_origin, normalize_origin, run_in_foreground, uvicorn_server
 from emulator.service import Emulator
+
+if TYPE_CHECKING:
+    import socket
+
+    from starlette.types import ASGIApp
+
+    from emulator.state.directory import StateDirectory
 
 T = TypeVar("T")
 
@@ -131,7 +138,11 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: warning")
     parser.add_argument("--import", dest="import_file", metavar="FILE",
-                        help="start from a snapshot (GET /__emulator/snapshot, exec --export-on-exit)")
+                        help="start from a snapshot (GET /__emulator/snapshot, exec --export-on-exit); with "
+                        "--state-dir, it replaces what the directory held")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="keep the state in DIR (SQLite), written before each reply, and start from it again "
+                        "after a restart; one emulator per directory (default: in memory only, gone at exit)")
 
 
 def _add_commands(parser: argparse.ArgumentParser) -> None:
@@ -235,16 +246,31 @@ def _serve(args: argparse.Namespace) -> int:
     except ScenarioError as error:
         more = f" (and {len(error.problems) - 1} more; run 'prove-emulator scenarios check')" if len(error.problems) > 1 else ""
         raise StartupError(f"scenario file problem: {error.problems[0]}{more}") from None
-    import_file = args.import_file or _env("IMPORT")
-    if import_file:
-        _import(emulator, Path(import_file))
+    state_dir = args.state_dir or _env("STATE_DIR")
+    directory = _open_state_directory(emulator, Path(state_dir)) if state_dir else None
     try:
-        sock = bind(host, port)
-    except OSError as error:
-        raise StartupError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
-    emulator.public_origin = public_origin or local_origin(sock)
-    server = uvicorn_server(create_app(emulator, cors_origins, access, path_prefix=path_prefix), log_level,
-                            on_shutdown=emulator.shut_down, request_timeout=request_timeout)
+        import_file = args.import_file or _env("IMPORT")
+        if import_file:
+            _import(emulator, Path(import_file))
+        if directory is not None:
+            _attach(directory, emulator)
+        try:
+            sock = bind(host, port)
+        except OSError as error:
+            raise StartupError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+        emulator.public_origin = public_origin or local_origin(sock)
+        app = create_app(emulator, cors_origins, access, path_prefix=path_prefix,
+                         commit=directory.commit if directory is not None else None)
+        _run(app, emulator, sock, log_level, request_timeout, access, path_prefix)
+    finally:
+        if directory is not None:
+            _close(directory)
+    return 0
+
+
+def _run(app: ASGIApp, emulator: Emulator, sock: socket.socket, log_level: str, request_timeout: float, access: AccessPolicy,
+         path_prefix: str) -> None:
+    server = uvicorn_server(app, log_level, on_shutdown=emulator.shut_down, request_timeout=request_timeout)
 
     def ready() -> None:
         where = local_origin(sock)
@@ -260,7 +286,45 @@ def _serve(args: argparse.Namespace) -> int:
         )
 
     run_in_foreground(server, sock, ready)  # until SIGINT/SIGTERM; then a clean stop, exit status 0
-    return 0
+
+
+def _open_state_directory(emulator: Emulator, path: Path) -> StateDirectory:
+    """The locked state directory, its state (if any) in place; declared projects it lacks are added."""
+    from emulator.state import directory, snapshot  # here: a plain start need not import the codec
+
+    try:
+        state_dir = directory.StateDirectory(path)
+    except directory.StateDirectoryError as error:
+        raise StartupError(str(error)) from None
+    try:
+        held = state_dir.load()
+    except directory.StateDirectoryError as error:
+        state_dir.close()  # nothing attached: nothing is written
+        raise StartupError(str(error)) from None
+    if held is not None:
+        snapshot.restore(emulator, held)
+        for project in emulator.projects.declared:  # a project the projects file declares since
+            if emulator.projects.get(project.client_id) is None:
+                emulator.projects.put(project)
+    return state_dir
+
+
+def _attach(state_dir: StateDirectory, emulator: Emulator) -> None:
+    from emulator.state import directory
+
+    try:
+        state_dir.attach(emulator)
+    except directory.StateWriteError as error:
+        raise StartupError(str(error)) from None
+
+
+def _close(state_dir: StateDirectory) -> None:
+    from emulator.state import directory
+
+    try:
+        state_dir.close()
+    except directory.StateWriteError as error:
+        print(f"prove-emulator: error: {error}", file=sys.stderr)
 
 
 def _import(emulator: Emulator, path: Path) -> None:

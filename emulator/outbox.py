@@ -51,6 +51,7 @@ class Outbox:
         self._ids = itertools.count(1)
         self._waiters: set[asyncio.Future[None]] = set()
         self._closed = False  # shutting down: waits answer 503 at once
+        self.clears = 0  # how many times messages were cleared (ids may then be given again: a restore)
 
     def send(self, **fields: Any) -> Sms:
         sms = Sms(id=next(self._ids), **fields)
@@ -67,6 +68,8 @@ class Outbox:
         correlation_id: str | None = None,
         after: int = 0,
     ) -> list[Sms]:
+        if after and phone_number is None and project_id is None and correlation_id is None:
+            return self._newer_than(after)
         wanted = normalize(phone_number) if phone_number else None
         return [
             sms
@@ -76,6 +79,22 @@ class Outbox:
             and (project_id is None or sms.project_id == project_id)
             and (correlation_id is None or sms.correlation_id == correlation_id)
         ]
+
+    def _newer_than(self, after: int) -> list[Sms]:
+        """From the newest back: as long as the new ones (ids rise in the order messages are kept)."""
+        newer = []
+        for sms in reversed(self._messages):
+            if sms.id <= after:
+                break
+            newer.append(sms)
+        newer.reverse()
+        return newer
+
+    def oldest_id(self) -> int | None:
+        return self._messages[0].id if self._messages else None
+
+    def __len__(self) -> int:
+        return len(self._messages)
 
     async def wait(self, seconds: float, **filters: Any) -> list[Sms]:
         """The matching messages; if there are none yet, wait up to `seconds` (real time) for one.
@@ -117,6 +136,7 @@ class Outbox:
         self._changed()
 
     def clear(self, project_id: str | None = None) -> None:
+        self.clears += 1
         if project_id is None:
             self._messages.clear()
         else:

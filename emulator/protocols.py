@@ -285,9 +285,20 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().data_received(data)
         failure = self.conn.handshake_exc
         if not self.handshake_initiated and failure is not None and not self.transport.is_closing():
-            self.conn.data_to_send()  # websockets' own text/plain refusal: ours is the error envelope
-            self.transport.write(_upgrade_refusal(failure))
-            self.transport.close()
+            self._refuse_upgrade(failure)  # older uvicorn: the refusal is left to us
+
+    def handle_handshake_exception(self) -> None:
+        """Newer uvicorn (0.55 here) calls this for a request websockets could not parse, and would answer
+        it in text/plain."""
+        self.handshake_complete = True
+        self.close_sent = True
+        assert self.conn.handshake_exc is not None
+        self._refuse_upgrade(self.conn.handshake_exc)
+
+    def _refuse_upgrade(self, failure: Exception) -> None:
+        self.conn.data_to_send()  # websockets' own text/plain refusal: ours is the error envelope
+        self.transport.write(_upgrade_refusal(failure))
+        self.transport.close()
 
     def shutdown(self) -> None:
         if self.handshake_complete and not self.close_sent and not self.transport.is_closing():

@@ -287,4 +287,46 @@ if timeout 10 buildah run --isolation chroot --env "PROVE_EMULATOR_PORT=$port" "
 fi
 ok "the HEALTHCHECK command fails with the emulator stopped"
 
+# The state directory the image provides: /state is the emulator user's, and an emulator started again on
+# it holds what the first wrote (the Dockerfile's PROVE_EMULATOR_STATE_DIR=/state advice, with a volume).
+state_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+timeout 120 buildah run --isolation chroot --env "PROVE_EMULATOR_PORT=$state_port" --env PROVE_EMULATOR_STATE_DIR=/state \
+  "$cname" -- python -c '
+import json, os, subprocess, sys, time, urllib.request
+
+base = "http://127.0.0.1:%s" % os.environ["PROVE_EMULATOR_PORT"]
+
+
+def call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return json.load(reply)
+
+
+def started():
+    emulator = subprocess.Popen(["prove-emulator"])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            call("GET", "/__emulator/health")
+            return emulator
+        except OSError:
+            if emulator.poll() is not None or time.monotonic() > deadline:
+                sys.exit("the emulator with PROVE_EMULATOR_STATE_DIR=/state did not start")
+            time.sleep(0.2)
+
+
+first = started()
+call("PUT", "/__emulator/projects/kept-in-state", {"clientSecret": "s"})
+first.terminate()
+first.wait(10)
+second = started()
+kept = [p["clientId"] for p in call("GET", "/__emulator/projects")["projects"]]
+second.terminate()
+second.wait(10)
+sys.exit(0 if "kept-in-state" in kept else "a restart on /state lost the project: %r" % kept)
+' >"$work/state-dir.log" 2>&1 || { sed 's/^/  | /' "$work/state-dir.log" >&2; fail "the state directory /state (above)"; }
+ok "PROVE_EMULATOR_STATE_DIR=/state: the image's user writes it, and a restart holds what was written"
+
 say "passed in $(($(date +%s) - started)) s"

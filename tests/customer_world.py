@@ -12,7 +12,7 @@ import json
 import threading
 import warnings
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
@@ -66,9 +66,9 @@ def body_for(action: str, **fields: Any) -> dict[str, Any]:
 
 
 class World:
-    def __init__(self, emulator: Emulator | None = None) -> None:
+    def __init__(self, emulator: Emulator | None = None, commit: Callable[[], None] | None = None) -> None:
         self.emulator = emulator or Emulator(catalogue=catalogue())
-        self._client_context = new_test_client(self.emulator)
+        self._client_context = new_test_client(self.emulator, commit)
         self.client = self._client_context.__enter__()
         self.checker = spec_checker()
         self._tokens: dict[str, str] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 from starlette.exceptions import StarletteDeprecationWarning
@@ -49,9 +49,9 @@ def catalogue() -> Any:
     return load_catalogue([default_pack_dir()])
 
 
-def new_test_client(emulator: Emulator) -> TestClient:
+def new_test_client(emulator: Emulator, commit: Callable[[], None] | None = None) -> TestClient:
     # A loopback Host: the control plane refuses TestClient's default "testserver" (DNS rebinding guard).
-    return TestClient(create_app(emulator), base_url="http://127.0.0.1")
+    return TestClient(create_app(emulator, commit=commit), base_url="http://127.0.0.1")
 
 
 @functools.cache

@@ -173,6 +173,10 @@ class FlowStore:
         self._removed = 0  # flows swept or reset since memory was last handed back
         self._released_at: float | None = None
         self._release_timer: Timer | None = None
+        # The ids of flows that may have changed since the state directory last wrote them, in the order
+        # first seen (None: no state directory). A call that may change a flow finds it here first, or
+        # the flow records an event.
+        self.changed_ids: dict[str, None] | None = None
 
     # -- adding and finding ------------------------------------------------------------------------
 
@@ -194,6 +198,7 @@ class FlowStore:
         heapq.heappush(self._deadlines, (flow.expires_at, correlation_id))
         self._arm()
         flow.on_recorded = self._recorded
+        self._changed_flow(correlation_id)
         self._changed()
 
     def restore(self, flows: list[Flow]) -> None:
@@ -210,6 +215,7 @@ class FlowStore:
             (project.finished if flow.finished else project.unfinished)[flow.correlation_id] = flow
             heapq.heappush(self._deadlines, (flow.expires_at, flow.correlation_id))
             flow.on_recorded = self._recorded
+            self._changed_flow(flow.correlation_id)
         self._arm()
         self._changed()
 
@@ -219,16 +225,22 @@ class FlowStore:
         if flow is None or flow.project_id != project_id:
             return None
         self._touched[correlation_id] = flow
+        self._changed_flow(correlation_id)
         return flow
 
     def find(self, correlation_id: str) -> Flow | None:
         """A live flow of any project (the control plane sees them all)."""
-        return self._by_id.get(correlation_id)
+        flow = self._by_id.get(correlation_id)
+        if flow is not None:
+            self._touched[correlation_id] = flow
+            self._changed_flow(correlation_id)
+        return flow
 
     def by_auth_id(self, auth_id: str) -> Flow | None:
         flow = self._by_auth_id.get(auth_id)
         if flow is not None:
             self._touched[flow.correlation_id] = flow
+            self._changed_flow(flow.correlation_id)
         return flow
 
     def gone(self, correlation_id: str) -> Gone | None:
@@ -253,10 +265,17 @@ class FlowStore:
         for flow in reversed(self._by_id.values()):  # insertion order: newest first
             if (wanted and normalize(flow.phone_number) == wanted and (project_id is None or flow.project_id == project_id)
                     and flow.possession is not None and not flow.possession.final):
+                self._touched[flow.correlation_id] = flow
+                self._changed_flow(flow.correlation_id)
                 return flow
         return None
 
+    def as_it_is(self, correlation_id: str) -> Flow | None:
+        """A live flow, for writing it down: not a call that may change it, so not tracked."""
+        return self._by_id.get(correlation_id)
+
     def all(self, project_id: str | None = None) -> list[Flow]:
+        """For reading: a caller that changes one finds it by id first (get, find)."""
         return [flow for flow in self._by_id.values() if project_id is None or flow.project_id == project_id]
 
     def __len__(self) -> int:
@@ -282,7 +301,12 @@ class FlowStore:
 
     def _flow_recorded(self, flow: Flow) -> None:
         self._touched[flow.correlation_id] = flow
+        self._changed_flow(flow.correlation_id)
         self._changed()
+
+    def _changed_flow(self, correlation_id: str) -> None:
+        if self.changed_ids is not None:
+            self.changed_ids[correlation_id] = None
 
     def _sort_touched(self) -> None:
         for correlation_id, flow in self._touched.items():
@@ -313,6 +337,7 @@ class FlowStore:
         self._by_auth_id.pop(flow.auth_id, None)
         self._projects[flow.project_id].discard(correlation_id)
         self._touched.pop(correlation_id, None)
+        self._changed_flow(correlation_id)
         self._changed()
 
     # -- sweeping ----------------------------------------------------------------------------------

@@ -311,7 +311,9 @@ class Unify:
         digits = normalize(request["phoneNumber"])
         flows = [flow for flow in self.kit.flows.all(project_id)
                  if isinstance(flow, UnifyFlow) and normalize(flow.phone_number) == digits]
-        return flows[-1] if flows else None  # the store keeps start order; equal times (a frozen clock) tie
+        # The store keeps start order; equal times (a frozen clock) tie. Found again by id: the call
+        # may change it, and the store tracks the flows calls find (eviction order, the state directory).
+        return self.kit.flows.get(project_id, flows[-1].correlation_id) if flows else None  # type: ignore[return-value]
 
     def _settle_customer_possession(self, flow: UnifyFlow, existing: ProveKey | None) -> None:
         mode = flow.persona.unify_mode

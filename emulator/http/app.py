@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,6 +20,7 @@ from emulator.access import AccessPolicy
 from emulator.errors import internal, method_not_allowed, not_found
 from emulator.http import control, customer, device, domains, identity_manager, oauth, prefill, prove_auth, unify, verified_users, webhooks
 from emulator.http import events, snapshot, ui
+from emulator.http.commit import CommitBeforeReply, CommitSoon
 from emulator.http import device_steps
 from emulator.http.access_guard import CORS_HEADERS, AccessGuard, document_guard  # noqa: F401 (CORS_HEADERS: re-exported)
 from emulator.http.api import Operation, error_response, json_response
@@ -67,7 +68,8 @@ class FireDueTimers:
 
 
 def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",), access: AccessPolicy = AccessPolicy(),
-               path_prefix: str = "") -> Starlette:
+               path_prefix: str = "", commit: Callable[[], None] | None = None) -> Starlette:
+    """`commit`: the state directory's, run before each reply and as the state changes between them."""
     routes = all_routes()
     routes += prefixed_routes(routes, normalize_path_prefix(path_prefix))  # ValueError for a bad prefix
 
@@ -90,14 +92,21 @@ def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",), access:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ticker = asyncio.create_task(_tick(emulator))
+        soon = CommitSoon(commit, asyncio.get_running_loop()) if commit is not None else None
+        if soon is not None:
+            emulator.changes.listeners.append(soon)
         try:
             yield
         finally:
             ticker.cancel()
+            if soon is not None:
+                emulator.changes.listeners.remove(soon)
+                soon.cancel()
 
     app = Starlette(
         routes=[Route(OPENAPI.path, openapi, methods=["GET"]), *(route for _, route in routes)],
         middleware=[
+            *([Middleware(CommitBeforeReply, commit=commit)] if commit is not None else []),
             Middleware(AccessGuard, policy=access, cors_origins=cors_origins),
             Middleware(ui.RootRedirect),
             Middleware(FireDueTimers),

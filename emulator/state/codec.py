@@ -54,7 +54,7 @@ class Personas:
         known = self._digests.get(id(persona))
         if known is not None and known[0] is persona:
             return known[1]
-        raw = _encode_object(persona, self)
+        raw = _object_encoder(type(persona))(persona, self)
         digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:20]
         self.encoded[digest] = raw
         self._digests[id(persona)] = (persona, digest)
@@ -78,37 +78,72 @@ class Personas:
 
 def encode(value: Any, personas: Personas) -> Any:
     """A record (or any value made of records, lists, dicts, enums and scalars) as JSON."""
-    if isinstance(value, Persona):
-        return personas.name(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _encode_object(value, personas)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, float) and not math.isfinite(value):
+    return _encoder(type(value))(value, personas)
+
+
+# An encoder writes one value of its type: (value, personas) -> JSON. One is chosen per type, once (a
+# state directory writes a flow at every reply that touched it).
+Encoder = Callable[[Any, Personas], Any]
+
+
+@functools.cache
+def _encoder(cls: type) -> Encoder:
+    if cls in (str, int, bool, type(None)):
+        return _as_is
+    if cls is float:
+        return _encode_float
+    if issubclass(cls, Persona):
+        return lambda value, personas: personas.name(value)
+    if dataclasses.is_dataclass(cls):
+        return _object_encoder(cls)
+    if issubclass(cls, enum.Enum):
+        return lambda value, personas: value.value
+    if issubclass(cls, JSON_SCALARS):  # a subclass of str or int that is no enum
+        return _encode_float if issubclass(cls, float) else _as_is
+    if issubclass(cls, (bytes, bytearray)):
+        return lambda value, personas: base64.b64encode(value).decode()
+    if issubclass(cls, (frozenset, set)):
+        return lambda value, personas: sorted((encode(item, personas) for item in value), key=_order)
+    if issubclass(cls, (list, tuple, deque)):
+        return lambda value, personas: [encode(item, personas) for item in value]
+    if issubclass(cls, dict):
+        return _encode_dict
+    return _refuse
+
+
+def _as_is(value: Any, personas: Personas) -> Any:
+    return value
+
+
+def _encode_float(value: float, personas: Personas) -> float:
+    if not math.isfinite(value):
         raise CodecError("", f"{value} cannot be written as JSON")
-    if isinstance(value, JSON_SCALARS):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(value).decode()
-    if isinstance(value, (frozenset, set)):
-        return sorted((encode(item, personas) for item in value), key=_order)
-    if isinstance(value, (list, tuple, deque)):
-        return [encode(item, personas) for item in value]
-    if isinstance(value, dict):
-        if all(isinstance(key, str) for key in value):
-            return {key: encode(item, personas) for key, item in value.items()}
-        return [[encode(key, personas), encode(item, personas)] for key, item in value.items()]
+    return value
+
+
+def _encode_dict(value: dict[Any, Any], personas: Personas) -> Any:
+    if all(isinstance(key, str) for key in value):
+        return {key: encode(item, personas) for key, item in value.items()}
+    return [[encode(key, personas), encode(item, personas)] for key, item in value.items()]
+
+
+def _refuse(value: Any, personas: Personas) -> Any:
     raise CodecError("", f"a {type(value).__name__} cannot be written into a snapshot")
 
 
-def _encode_object(value: Any, personas: Personas) -> dict[str, Any]:
-    cls = type(value)
-    out: dict[str, Any] = {}
-    if cls is not _declared_base(cls):
-        out["$type"] = cls.__name__
-    for name, hint in _fields(cls):
-        out[_camel(name)] = encode(getattr(value, name), personas)
-    return out
+@functools.cache
+def _object_encoder(cls: type) -> Encoder:
+    tagged = cls is not _declared_base(cls)
+    names = tuple((_camel(name), name) for name, _ in _fields(cls))
+
+    def encode_object(value: Any, personas: Personas) -> dict[str, Any]:
+        out: dict[str, Any] = {"$type": cls.__name__} if tagged else {}
+        for key, name in names:
+            item = getattr(value, name)
+            out[key] = _encoder(type(item))(item, personas)
+        return out
+
+    return encode_object
 
 
 def _order(item: Any) -> str:

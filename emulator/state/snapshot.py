@@ -91,30 +91,39 @@ class Snapshot:
 
 
 def take(emulator: Emulator) -> Snapshot:
+    whole = take_head(emulator)
+    whole.projects = {project.client_id: project_state(emulator, project) for project in emulator.projects.all()}
+    return whole
+
+
+def take_head(emulator: Emulator) -> Snapshot:
+    """The snapshot without its projects: the clock, the signing key, faults of every project."""
     frozen_at, offset = emulator.clock.setting
     instance, key = emulator.tokens.identity
     return Snapshot(
         taken_at=emulator.clock.now(),
         clock=ClockSetting(frozen_at, offset),
         tokens=Tokens(instance, key),
-        projects={project.client_id: project_state(emulator, project) for project in emulator.projects.all()},
+        projects={},
         faults=[rule for rule in emulator.faults.runtime if rule.project_id is None],
     )
 
 
-def project_state(emulator: Emulator, project: Project) -> ProjectState:
+def project_state(emulator: Emulator, project: Project, records: bool = True) -> ProjectState:
+    """The project's state; without its flows, SMS and webhook deliveries when not `records` (the
+    state directory keeps each of those in a row of its own)."""
     project_id = project.client_id
     return ProjectState(
         project=project,
-        flows=emulator.flows.all(project_id),
+        flows=emulator.flows.all(project_id) if records else [],
         identities=emulator.identities.in_project(project_id),
         reserved_prove_ids=emulator.identities.reserved(project_id),
         prove_keys=emulator.prove_keys.all(project_id),
         current_keys=emulator.prove_keys.current_keys(project_id),
         challenges=emulator.prove_keys.challenges(project_id),
         domain_links=emulator.domains.links_from(project_id),
-        sms=emulator.outbox.messages(project_id=project_id),
-        webhook_deliveries=emulator.webhooks.deliveries(project_id=project_id),
+        sms=emulator.outbox.messages(project_id=project_id) if records else [],
+        webhook_deliveries=emulator.webhooks.deliveries(project_id=project_id) if records else [],
         faults=[rule for rule in emulator.faults.runtime if rule.project_id == project_id],
         persona_counts=emulator.personas.counts(project_id),
         fault_flow_calls=emulator.faults.flow_calls(project_id),
@@ -122,8 +131,9 @@ def project_state(emulator: Emulator, project: Project) -> ProjectState:
     )
 
 
-def to_json(snapshot: Snapshot) -> dict[str, Any]:
-    personas = Personas()
+def to_json(snapshot: Snapshot, personas: Personas | None = None) -> dict[str, Any]:
+    """The document; `personas` collects the personas its records name (a new table by default)."""
+    personas = personas if personas is not None else Personas()
     body = encode(snapshot, personas)
     return {"format": FORMAT, "version": VERSION, "emulator": __version__,
             **body, "takenAt": rfc3339(snapshot.taken_at), "personas": personas.encoded}
