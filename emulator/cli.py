@@ -247,9 +247,11 @@ def _serve(args: argparse.Namespace) -> int:
         more = f" (and {len(error.problems) - 1} more; run 'prove-emulator scenarios check')" if len(error.problems) > 1 else ""
         raise StartupError(f"scenario file problem: {error.problems[0]}{more}") from None
     state_dir = args.state_dir or _env("STATE_DIR")
-    directory = _open_state_directory(emulator, Path(state_dir)) if state_dir else None
+    import_file = args.import_file or _env("IMPORT")
+    # With --import, what the directory held is replaced: not read (it may be what cannot be read).
+    directory = _open_state_directory(emulator, Path(state_dir), read=not import_file) if state_dir else None
+    closed_cleanly = True
     try:
-        import_file = args.import_file or _env("IMPORT")
         if import_file:
             _import(emulator, Path(import_file))
         if directory is not None:
@@ -264,8 +266,8 @@ def _serve(args: argparse.Namespace) -> int:
         _run(app, emulator, sock, log_level, request_timeout, access, path_prefix)
     finally:
         if directory is not None:
-            _close(directory)
-    return 0
+            closed_cleanly = _close(directory)
+    return 0 if closed_cleanly else 1
 
 
 def _run(app: ASGIApp, emulator: Emulator, sock: socket.socket, log_level: str, request_timeout: float, access: AccessPolicy,
@@ -288,19 +290,20 @@ def _run(app: ASGIApp, emulator: Emulator, sock: socket.socket, log_level: str, 
     run_in_foreground(server, sock, ready)  # until SIGINT/SIGTERM; then a clean stop, exit status 0
 
 
-def _open_state_directory(emulator: Emulator, path: Path) -> StateDirectory:
-    """The locked state directory, its state (if any) in place; declared projects it lacks are added."""
-    from emulator.state import directory, snapshot  # here: a plain start need not import the codec
+def _open_state_directory(emulator: Emulator, path: Path, read: bool) -> StateDirectory:
+    """The locked state directory; when `read`, its state (if any) in place, and the declared projects
+    it lacks added."""
+    from emulator.state import directory, snapshot
 
     try:
         state_dir = directory.StateDirectory(path)
     except directory.StateDirectoryError as error:
         raise StartupError(str(error)) from None
     try:
-        held = state_dir.load()
+        held = state_dir.load() if read else None
     except directory.StateDirectoryError as error:
-        state_dir.close()  # nothing attached: nothing is written
-        raise StartupError(str(error)) from None
+        state_dir.close()  # nothing attached: nothing is written, the lock goes
+        raise StartupError(f"{error} (start with --import FILE to replace it, or delete the directory)") from None
     if held is not None:
         snapshot.restore(emulator, held)
         for project in emulator.projects.declared:  # a project the projects file declares since
@@ -318,13 +321,16 @@ def _attach(state_dir: StateDirectory, emulator: Emulator) -> None:
         raise StartupError(str(error)) from None
 
 
-def _close(state_dir: StateDirectory) -> None:
+def _close(state_dir: StateDirectory) -> bool:
+    """The last write and the lock let go; False (said on stderr) when the last write failed."""
     from emulator.state import directory
 
     try:
         state_dir.close()
     except directory.StateWriteError as error:
-        print(f"prove-emulator: error: {error}", file=sys.stderr)
+        print(f"prove-emulator: error: {error}; the last changes are not on disk", file=sys.stderr)
+        return False
+    return True
 
 
 def _import(emulator: Emulator, path: Path) -> None:

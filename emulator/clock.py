@@ -87,6 +87,11 @@ class Clock:
     def frozen(self) -> bool:
         return self._frozen_at is not None
 
+    def earliest_due(self) -> float | None:
+        """When the next timer that has not fired falls due (it may be due already, not yet run)."""
+        self._drop_cancelled()
+        return self._timers[0].due if self._timers else None
+
     @property
     def pending_timers(self) -> int:
         return sum(1 for timer in self._timers if not timer.cancelled)

@@ -124,9 +124,12 @@ class Emulator:
                      ProveAuthFlow: self.prove_auth.concluded}
         for flow in flows:
             flow.on_concluded = concluded.get(type(flow))
+            # A flow's Prove Keys are the store's records, not copies: binding or revoking one changes
+            # the store's, and a written flow holds it as it was then.
             if flow.key_step is not None and flow.key_step.key is not None:
-                # The flow's device key is the store's record, not a copy of it.
                 flow.key_step.key = self.prove_keys.find_device(flow.key_step.key.device_id) or flow.key_step.key
+            if isinstance(flow, (UnifyFlow, ProveAuthFlow)) and flow.key is not None:
+                flow.key = self.prove_keys.find_device(flow.key.device_id) or flow.key
             self.possession.adopt(flow)
             self.mobile_auth.adopt(flow)
         self.flows.restore(flows)

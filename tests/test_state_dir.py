@@ -403,3 +403,109 @@ def test_what_a_timer_changes_between_requests_is_written_soon(run: Run) -> None
             break
         assert time.monotonic() < deadline, "the expired code was not written within 5 s"
         time.sleep(0.05)
+
+
+# -- what a second reading found ----------------------------------------------------------------------
+
+
+def flow_order(world: World) -> list[str]:
+    return [flow["correlationId"] for flow in world.ok("GET", "/__emulator/flows")["flows"]]
+
+
+def test_flows_keep_their_start_order_when_a_snapshot_brings_back_one_that_had_gone(run: Run) -> None:
+    first = run.world.begin("verify-otp")["correlationId"]
+    run.world.advance(300)
+    second = run.world.begin("verify-otp")["correlationId"]
+    document = run.world.ok("GET", "/__emulator/snapshot")
+    run.world.advance(660)  # the first expires (its row goes), the second does not
+    assert flow_order(run.world) == [second]
+    run.world.ok("POST", "/__emulator/snapshot", content=json.dumps(document))
+    assert flow_order(run.world) == [first, second]
+    again = run.restart()
+    try:
+        assert flow_order(again.world) == [first, second]
+    finally:
+        again.close()
+
+
+def test_a_commit_that_fails_before_sqlite_loses_no_flow_it_was_to_write(run: Run) -> None:
+    good = run.world.begin("verify-otp")["correlationId"]
+    bad = run.world.begin("verify-otp")["correlationId"]
+    run.emulator.flows.find(good).client_customer_id = "changed"
+    broken = run.emulator.flows.find(bad)
+    broken.client_customer_id = object()  # type: ignore[assignment]  # what no encoder writes
+    with pytest.raises(Exception):
+        run.state_dir.commit()
+    broken.client_customer_id = "mended"
+    run.state_dir.commit()
+    with sqlite3.connect(run.path / directory.DATABASE) as db:
+        (body,) = db.execute("SELECT body FROM rows WHERE kind = 'flow' AND key = ?", (good,)).fetchone()
+    assert json.loads(body)["clientCustomerId"] == "changed"
+
+
+class FailingOnce(FailingDatabase):
+    def __init__(self, real: sqlite3.Connection) -> None:
+        super().__init__(real)
+        self.failed = False
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.startswith("BEGIN") and not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database is locked")
+        return self.real.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> Any:
+        return self.real.executemany(sql, *args)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_a_first_write_that_failed_is_made_whole_by_the_next(run: Run, tmp_path: Path) -> None:
+    started_otp_flow(run.world)
+    run.close()
+    state_dir = StateDirectory(run.path)
+    emulator = Emulator(catalogue=catalogue())  # what --import of an empty state gives
+    state_dir._db = FailingOnce(state_dir._db)  # type: ignore[assignment]
+    with pytest.raises(directory.StateWriteError):
+        state_dir.attach(emulator)
+    state_dir.close()  # the closing commit writes the whole state, in place of the old rows
+    assert rows(run.path) == {"head": 1, "project": 1}
+
+
+def test_an_event_due_but_not_yet_fired_at_a_write_is_not_lost_by_a_kill(run: Run) -> None:
+    """The clock passes a scripted webhook event between two ticks; a write then, and a kill before the
+    timer runs: the restart runs it (the instant written is before the due timer, not now)."""
+    run.world.prove("/v3/verify", {"phoneNumber": "2025550113", "possessionType": "mobile",
+                                   "firstName": "A", "lastName": "B"})  # enrolled: an event 600 s later
+    assert run.emulator.identities.in_project("sandbox-client-id")
+    frozen_at, offset = run.emulator.clock.setting
+    assert frozen_at is not None
+    run.emulator.clock.restore(frozen_at + 601, offset)  # past the event; no tick has fired it
+    run.state_dir.commit()
+    run.state_dir._emulator = None  # killed: nothing more is written
+    run.close()
+    state_dir = StateDirectory(run.path)
+    emulator = Emulator(catalogue=catalogue())
+    try:
+        held = state_dir.load()
+        assert held is not None
+        snapshot.restore(emulator, held)
+        emulator.clock.fire_due()
+        assert len(emulator.webhooks.deliveries()) == 1
+    finally:
+        state_dir.close()
+
+
+def test_a_damaged_database_stops_start_up_without_a_traceback(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    Process(state_dir).stop()
+    database = state_dir / directory.DATABASE
+    data = bytearray(database.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # the first page's b-tree
+    database.write_bytes(bytes(data))
+    result = subprocess.run([sys.executable, "-m", "emulator", "--port", "0", "--state-dir", str(state_dir)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"prove-emulator: error: state directory {state_dir}")
+    assert "Traceback" not in result.stderr

@@ -177,6 +177,7 @@ class FlowStore:
         # first seen (None: no state directory). A call that may change a flow finds it here first, or
         # the flow records an event.
         self.changed_ids: dict[str, None] | None = None
+        self.restores = 0  # how many times flows were taken back (a snapshot): the order changed whole
 
     # -- adding and finding ------------------------------------------------------------------------
 
@@ -205,6 +206,7 @@ class FlowStore:
         """Take back flows a snapshot or the state directory held, as they were: none is evicted (the
         snapshot's project held them within its bound), and one past its deadline expires at the
         next sweep."""
+        self.restores += 1
         for flow in flows:
             project = self._projects.get(flow.project_id)
             if project is None:
@@ -242,6 +244,13 @@ class FlowStore:
             self._touched[flow.correlation_id] = flow
             self._changed_flow(flow.correlation_id)
         return flow
+
+    def changing(self, flow: Flow) -> None:
+        """A call that found the flow before it awaited (read its body, slept a fault's latency) may
+        change it now: tracked again, since a commit in between took it as written."""
+        if self._by_id.get(flow.correlation_id) is flow:
+            self._touched[flow.correlation_id] = flow
+            self._changed_flow(flow.correlation_id)
 
     def gone(self, correlation_id: str) -> Gone | None:
         """Why a recent flow is no longer live; None if unknown or live."""

@@ -255,6 +255,8 @@ def prove_api(operation: Operation, handler: ApiHandler, persona_of: PersonaOf |
             persona = flow.persona if flow is not None else subject
             await apply_fault(emulator.faults.take(operation.path, project_id, persona,
                                                    flow.correlation_id if flow is not None else None))
+            if flow is not None:
+                emulator.flows.changing(flow)
             reply = handler(call)
             if flow is None and persona is not None:  # a starting call: its flow has started
                 emulator.faults.flow_started(operation.path, project_id, persona)
@@ -375,6 +377,8 @@ def signed_device_api(operation: Operation, handler: SignedDeviceHandler, *, tok
                               content_type=content_type, body=raw, sig_version=headers.get("pa-sig-version"),
                               key_id=headers.get("pa-kid"), challenge=headers.get("pa-challenge"),
                               signature=headers.get("pa-signature"))
+            if flow is not None:
+                emulator.flows.changing(flow)
             reply = handler(emulator, flow, parsed, call)
             payload = reply.as_json() if isinstance(reply, ClientReply) else reply
         except AuthTokenError as error:

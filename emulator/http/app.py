@@ -106,8 +106,9 @@ def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",), access:
     app = Starlette(
         routes=[Route(OPENAPI.path, openapi, methods=["GET"]), *(route for _, route in routes)],
         middleware=[
-            *([Middleware(CommitBeforeReply, commit=commit)] if commit is not None else []),
             Middleware(AccessGuard, policy=access, cors_origins=cors_origins),
+            # Inside the guard: its refusals change nothing, and a 503 of a failed write gets CORS headers.
+            *([Middleware(CommitBeforeReply, commit=commit)] if commit is not None else []),
             Middleware(ui.RootRedirect),
             Middleware(FireDueTimers),
         ],

@@ -31,10 +31,43 @@ def not_written(error: Exception) -> ProveError:
     return ProveError(503, 8000, f"{error}; the change is in memory only, and is written with the next write that succeeds")
 
 
+class GroupCommit:
+    """One commit for every reply that gets ready in the same turn of the event loop, each waiting for
+    it: under load, one transaction writes the changes of several replies."""
+
+    def __init__(self, commit: Commit) -> None:
+        self.commit = commit
+        self._next: asyncio.Future[None] | None = None
+
+    async def __call__(self) -> None:
+        loop = asyncio.get_running_loop()
+        pending = self._next
+        if pending is None or pending.get_loop() is not loop:
+            pending = self._next = loop.create_future()
+            pending.add_done_callback(_retrieved)
+            loop.call_soon(self._run, pending)
+        await asyncio.shield(pending)  # a waiter cancelled (its client gone) leaves the others theirs
+
+    def _run(self, pending: asyncio.Future[None]) -> None:
+        if self._next is pending:
+            self._next = None  # replies ready from now on wait for the next commit
+        try:
+            self.commit()
+        except Exception as error:
+            pending.set_exception(error)
+        else:
+            pending.set_result(None)
+
+
+def _retrieved(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()  # every waiter may have gone: not an "exception never retrieved"
+
+
 class CommitBeforeReply:
     def __init__(self, app: ASGIApp, commit: Commit) -> None:
         self.app = app
-        self.commit = commit
+        self.commit = GroupCommit(commit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -48,7 +81,7 @@ class CommitBeforeReply:
                 return
             if message["type"] in COMMIT_BEFORE:
                 try:
-                    self.commit()
+                    await self.commit()
                 except Exception as error:  # what the reply tells of is not on disk
                     log.error("%s", error, exc_info=not isinstance(error, StateWriteError))
                     if scope["type"] == "websocket":

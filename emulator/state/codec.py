@@ -50,6 +50,11 @@ class Personas:
         self._decoded: dict[str, Persona] = {}
         self._decoding: set[str] = set()
 
+    @property
+    def remembered(self) -> int:
+        """How many persona objects this table knows (each kept alive by it)."""
+        return len(self._digests)
+
     def name(self, persona: Persona) -> str:
         known = self._digests.get(id(persona))
         if known is not None and known[0] is persona:

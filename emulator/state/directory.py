@@ -34,6 +34,7 @@ from typing import Any
 from emulator.outbox import Sms
 from emulator.service import Emulator
 from emulator.state import snapshot
+from emulator.clock import rfc3339
 from emulator.state.codec import Personas, encode
 
 DATABASE = "state.sqlite3"
@@ -84,6 +85,7 @@ class StateDirectory:
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(SCHEMA)
             self._check_format()
+            self._seq: int = self._db.execute("SELECT coalesce(max(seq), 0) FROM rows").fetchone()[0]
         except sqlite3.Error as error:
             self._unlock()
             raise StateDirectoryError(f"state directory {path}: {DATABASE} cannot be used: {error}") from None
@@ -91,13 +93,14 @@ class StateDirectory:
             self._unlock()
             raise
         self._emulator: Emulator | None = None
+        self._rewrite_owed = False  # the rows are not known to be the emulator's: delete all, write all
+        self._flow_restores = 0  # the flow store's restores, as of the last commit
         self._personas = Personas()
         self._written: dict[tuple[str, str], str] = {}  # (kind, key) -> body, of heads, projects, deliveries
         self._written_sms: list[int] = []  # rising
         self._sms_clears = 0  # the outbox's clears, as of the last commit
         self._written_personas: set[str] = set()
         self._versions: dict[str, int] = {}
-        self._seq = self._db.execute("SELECT coalesce(max(seq), 0) FROM rows").fetchone()[0]
 
     # -- opening -----------------------------------------------------------------------------------
 
@@ -118,8 +121,12 @@ class StateDirectory:
                     + (f" (pid {holder})" if holder else "")
                     + "; stop it, or give this one another --state-dir") from None
             raise StateDirectoryError(f"state directory {self.path}: cannot be locked: {error.strerror or error}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for the next one's error
+        except OSError as error:
+            os.close(fd)
+            raise StateDirectoryError(f"state directory {self.path}: {LOCK} cannot be written: {error.strerror or error}") from None
         return fd
 
     def _unlock(self) -> None:
@@ -144,14 +151,17 @@ class StateDirectory:
     def load(self) -> snapshot.Snapshot | None:
         """The state the directory holds, checked whole; None for a new directory."""
         rows: dict[str, list[tuple[str, str]]] = {}
-        for kind, key, body in self._db.execute("SELECT kind, key, body FROM rows ORDER BY kind, seq, key"):
-            rows.setdefault(kind, []).append((key, body))
+        try:
+            for kind, key, body in self._db.execute("SELECT kind, key, body FROM rows ORDER BY kind, seq, key"):
+                rows.setdefault(kind, []).append((key, body))
+        except sqlite3.Error as error:  # a damaged file
+            raise StateDirectoryError(f"state directory {self.path}: {DATABASE} cannot be read: {error}") from None
         if "head" not in rows:
             return None
         try:
             document = self._document(rows)
             return snapshot.from_json(document)
-        except (ValueError, snapshot.SnapshotError) as error:
+        except (ValueError, TypeError, AttributeError, snapshot.SnapshotError) as error:  # rows of the wrong shape
             raise StateDirectoryError(f"state directory {self.path} holds state this emulator cannot read: {error}") from None
 
     @staticmethod
@@ -176,22 +186,38 @@ class StateDirectory:
     def attach(self, emulator: Emulator) -> None:
         """From now on, write the emulator's state here; first the whole of it, in place of the old."""
         self._emulator = emulator
-        emulator.flows.changed_ids = dict.fromkeys(flow.correlation_id for flow in emulator.flows.all())
-        self._written.clear()
-        self._written_sms = []
-        self._written_personas.clear()
-        self._versions = {}
-        self._personas = Personas()
-        self._commit(rewrite=True)
+        self._rewrite_owed = True
+        self.commit()
 
     def commit(self) -> None:
-        """Write what changed since the last commit, in one transaction (StateWriteError if it failed)."""
-        if self._emulator is not None:
-            self._commit(rewrite=False)
-
-    def _commit(self, rewrite: bool) -> None:
+        """Write what changed since the last commit, in one transaction (StateWriteError if it failed:
+        nothing of it was written, and the next commit writes it all)."""
         emulator = self._emulator
-        assert emulator is not None
+        if emulator is None:
+            return
+        if emulator.flows.restores != self._flow_restores:  # a snapshot came in: rows and their order anew
+            self._rewrite_owed = True
+        if self._rewrite_owed:
+            self._forget_written(emulator)
+        changed_flows = emulator.flows.changed_ids or {}
+        emulator.flows.changed_ids = {}
+        try:
+            self._commit(emulator, changed_flows)
+        except BaseException:
+            emulator.flows.changed_ids = {**changed_flows, **(emulator.flows.changed_ids or {})}
+            raise
+
+    def _forget_written(self, emulator: Emulator) -> None:
+        """Write everything at the next commit, after deleting every row: what the database holds is
+        not known (a rewrite owed), or its order no longer the emulator's."""
+        emulator.flows.changed_ids = dict.fromkeys(flow.correlation_id for flow in emulator.flows.all())
+        self._written = {}
+        self._written_sms = []
+        self._written_personas = set()
+        self._versions = {}
+        self._personas = Personas()
+
+    def _commit(self, emulator: Emulator, changed_flows: dict[str, None]) -> None:
         writes: list[tuple[str, str, str]] = []  # (kind, key, body)
         deletes: list[tuple[str, str]] = []
         written: dict[tuple[str, str], str] = {}
@@ -203,7 +229,12 @@ class StateDirectory:
 
         head = snapshot.to_json(snapshot.take_head(emulator), self._personas)
         del head["projects"], head["personas"]  # in rows of their own
-        taken_at = head.pop("takenAt")  # the instant of the last write: written with any, not a change itself
+        # The instant read back as the one written: what is due after it runs again after a restart.
+        # Not now, when a timer already due has not run yet (the ticker's next turn): it would be lost.
+        taken_at = head.pop("takenAt")
+        due = emulator.clock.earliest_due()
+        if due is not None and due < emulator.clock.now():
+            taken_at = rfc3339(due - 0.001)
         head_text = _json(head)
         head_moved = self._written.get(("head", "")) != head_text
         written[("head", "")] = head_text
@@ -211,16 +242,13 @@ class StateDirectory:
             compare("project", project.client_id, _json(encode(snapshot.project_state(emulator, project, records=False),
                                                                self._personas)))
         versions = emulator.changes.versions()
-        webhooks_moved = versions.get("webhooks") != self._versions.get("webhooks")
-        if webhooks_moved:
+        if versions.get("webhooks") != self._versions.get("webhooks"):
             for delivery in emulator.webhooks.deliveries():
                 compare("delivery", delivery.id, _json(encode(delivery, self._personas)))
         else:
             written.update((key, body) for key, body in self._written.items() if key[0] == "delivery")
         deletes.extend(key for key in self._written if key not in written)
 
-        changed_flows = emulator.flows.changed_ids or {}
-        emulator.flows.changed_ids = {}
         for correlation_id in changed_flows:
             flow = emulator.flows.as_it_is(correlation_id)
             if flow is None:
@@ -237,6 +265,7 @@ class StateDirectory:
         new_personas = [digest for digest in self._personas.encoded if digest not in self._written_personas]
         writes.extend(("persona", digest, _json(self._personas.encoded[digest])) for digest in new_personas)
 
+        rewrite = self._rewrite_owed
         if not (head_moved or writes or deletes or rewrite):
             self._versions = versions
             return
@@ -251,14 +280,15 @@ class StateDirectory:
         except sqlite3.Error as error:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-            emulator.flows.changed_ids = {**changed_flows, **(emulator.flows.changed_ids or {})}  # tried again, whole
             raise StateWriteError(f"the state directory {self.path} could not be written: {error}") from None
+        self._rewrite_owed = False
+        self._flow_restores = emulator.flows.restores
         self._written = written
         self._written_sms = written_sms
         self._sms_clears = emulator.outbox.clears
         self._written_personas.update(new_personas)
         self._versions = versions
-        if len(self._personas.encoded) > PERSONAS_REMEMBERED:
+        if self._personas.remembered > PERSONAS_REMEMBERED:
             self._personas = Personas()
 
     def _sms_moved(self, emulator: Emulator) -> tuple[list[int], list[Sms], list[int]]:
