@@ -509,3 +509,44 @@ def test_a_damaged_database_stops_start_up_without_a_traceback(tmp_path: Path) -
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"prove-emulator: error: state directory {state_dir}")
     assert "Traceback" not in result.stderr
+
+
+def test_a_change_after_a_latency_fault_s_wait_is_written_with_its_reply(tmp_path: Path) -> None:
+    """A device call finds its flow, then sleeps a latency fault; another reply's write runs meanwhile.
+    What the call then changes (the second Instant Link start: only whether the device is a phone) is
+    in its own reply's write."""
+    from emulator.http.app import create_app
+    from emulator.server import ThreadedServer
+
+    state_dir = StateDirectory(tmp_path / "state")
+    emulator = Emulator(catalogue=catalogue())
+    state_dir.attach(emulator)
+    server = ThreadedServer(create_app(emulator, commit=state_dir.commit), on_shutdown=emulator.shut_down).start()
+    emulator.public_origin = server.base_url
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=10, trust_env=False) as http:
+            token = http.post("/token", data={"grant_type": "client_credentials", "client_id": "sandbox-client-id",
+                                              "client_secret": "sandbox-client-secret"}).json()["access_token"]
+            started = http.post("/v3/verify", headers={"Authorization": f"Bearer {token}"},
+                                json={"phoneNumber": "2025550100", "possessionType": "desktop", "firstName": "A",
+                                      "lastName": "B", "finalTargetUrl": "https://app.example.com/done"}).json()
+            device = {"Authorization": f"Bearer {started['authToken']}"}
+            path = "/v1/client/mobile/instantlink/start"
+            assert http.post(path, json={"sourceIp": None, "isMobile": False}, headers=device).status_code == 200
+            assert http.post("/__emulator/faults", json={"endpoint": path, "latencyMs": 800}).status_code == 200
+            reply: list[httpx.Response] = []
+            call = threading.Thread(target=lambda: reply.append(
+                http.post(path, json={"sourceIp": None, "isMobile": True}, headers=device)))
+            call.start()
+            time.sleep(0.3)  # the call sleeps its latency: another reply, and its write
+            assert http.get("/__emulator/health").status_code == 200
+            call.join(10)
+            assert reply and reply[0].status_code == 200, reply
+        flow = emulator.flows.as_it_is(started["correlationId"])
+        assert flow is not None and flow.possession is not None and flow.possession.device_is_mobile
+        with sqlite3.connect(tmp_path / "state" / directory.DATABASE) as db:
+            (body,) = db.execute("SELECT body FROM rows WHERE kind = 'flow'").fetchone()
+        assert json.loads(body)["possession"]["deviceIsMobile"] is True
+    finally:
+        server.stop()
+        state_dir.close()
