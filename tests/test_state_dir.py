@@ -550,3 +550,19 @@ def test_a_change_after_a_latency_fault_s_wait_is_written_with_its_reply(tmp_pat
     finally:
         server.stop()
         state_dir.close()
+
+
+def test_a_flow_s_prove_key_after_a_restart_is_the_store_s_as_it_was_changed_last(run: Run) -> None:
+    correlation_id = run.world.begin("unify-otp")["correlationId"]
+    run.world.acted(correlation_id, "complete")
+    device_id = run.world.prove("/v3/unify-status", {"correlationId": correlation_id}).json()["deviceId"]
+    revoked = run.world.prove("/v3/device/revoke", {"clientRequestId": "r", "deviceId": device_id})
+    assert revoked.status_code == 200, revoked.text  # changes the key, not the flow: its row holds the key as bound
+    again = run.restart()
+    try:
+        flow = again.emulator.flows.as_it_is(correlation_id)
+        key = again.emulator.prove_keys.find_device(device_id)
+        assert key is not None and key.revoked
+        assert flow is not None and flow.key is key  # type: ignore[attr-defined]
+    finally:
+        again.close()
