@@ -29,13 +29,13 @@ from emulator.http.prefix import normalize_path_prefix
 from emulator.protocols import REQUEST_TIMEOUT_SECONDS
 from emulator.server import bind, local_origin, normalize_origin, run_in_foreground, uvicorn_server
 from emulator.service import Emulator
+from emulator.state import snapshot
+from emulator.state.directory import StateDirectory, StateDirectoryError, StateWriteError
 
 if TYPE_CHECKING:
     import socket
 
     from starlette.types import ASGIApp
-
-    from emulator.state.directory import StateDirectory
 
 T = TypeVar("T")
 
@@ -293,15 +293,13 @@ def _run(app: ASGIApp, emulator: Emulator, sock: socket.socket, log_level: str, 
 def _open_state_directory(emulator: Emulator, path: Path, read: bool) -> StateDirectory:
     """The locked state directory; when `read`, its state (if any) in place, and the declared projects
     it lacks added."""
-    from emulator.state import directory, snapshot
-
     try:
-        state_dir = directory.StateDirectory(path)
-    except directory.StateDirectoryError as error:
+        state_dir = StateDirectory(path)
+    except StateDirectoryError as error:
         raise StartupError(str(error)) from None
     try:
         held = state_dir.load() if read else None
-    except directory.StateDirectoryError as error:
+    except StateDirectoryError as error:
         state_dir.close()  # nothing attached: nothing is written, the lock goes
         raise StartupError(f"{error} (start with --import FILE to replace it, or delete the directory)") from None
     if held is not None:
@@ -313,29 +311,23 @@ def _open_state_directory(emulator: Emulator, path: Path, read: bool) -> StateDi
 
 
 def _attach(state_dir: StateDirectory, emulator: Emulator) -> None:
-    from emulator.state import directory
-
     try:
         state_dir.attach(emulator)
-    except directory.StateWriteError as error:
+    except StateWriteError as error:
         raise StartupError(str(error)) from None
 
 
 def _close(state_dir: StateDirectory) -> bool:
     """The last write and the lock let go; False (said on stderr) when the last write failed."""
-    from emulator.state import directory
-
     try:
         state_dir.close()
-    except directory.StateWriteError as error:
+    except StateWriteError as error:
         print(f"prove-emulator: error: {error}; the last changes are not on disk", file=sys.stderr)
         return False
     return True
 
 
 def _import(emulator: Emulator, path: Path) -> None:
-    from emulator.state import snapshot  # here: a plain start need not import the codec
-
     try:
         data = path.read_bytes()
     except OSError as error:

@@ -1,4 +1,4 @@
-"""Records to JSON and back, directed by their type hints: what a snapshot is made of.
+"""Records to JSON and back, directed by their type hints: what snapshots and the state directory hold.
 
 A record is a dataclass of the emulator's (a flow, an identity, a Prove Key, a project...). `encode`
 writes one as a JSON object of its fields; `decode` reads it back against the same type hints, so a

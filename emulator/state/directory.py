@@ -31,10 +31,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from emulator.clock import rfc3339
 from emulator.outbox import Sms
 from emulator.service import Emulator
 from emulator.state import snapshot
-from emulator.clock import rfc3339
 from emulator.state.codec import Personas, encode
 
 DATABASE = "state.sqlite3"
@@ -318,9 +318,3 @@ class StateDirectory:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._unlock()
-
-    # -- checking ----------------------------------------------------------------------------------
-
-    def integrity(self) -> str:
-        """SQLite's integrity check: "ok" for a sound database."""
-        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
