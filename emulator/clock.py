@@ -50,18 +50,28 @@ def in_range(instant: float) -> bool:
     return EARLIEST <= instant <= LATEST
 
 
+# Cancelled timers wait in the clock's heap until they come up, unless they are most of it: then the heap
+# is rebuilt without them. Each verify settled at once cancels its code's two-minute timer, so under load
+# they were hundreds of thousands of objects for the collector to walk, made all through the load.
+COMPACT_AFTER = 1000
+
+
 @dataclass(order=True, slots=True)
 class Timer:
     due: float
     seq: int
     callback: TimerCallback = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
+    waiting_in: "Clock | None" = field(default=None, compare=False, repr=False)  # the heap's clock, until it leaves
 
     def cancel(self) -> None:
+        if self.cancelled:
+            return
         self.cancelled = True
-        # A cancelled timer waits in the heap until its deadline: it must not keep what its callback
-        # holds (a flow, say) alive until then.
+        # It must not keep what its callback holds (a flow, say) alive while it waits in the heap.
         self.callback = _nothing
+        if self.waiting_in is not None:
+            self.waiting_in._timer_cancelled()
 
 
 class Clock:
@@ -70,6 +80,7 @@ class Clock:
         self._offset = 0.0
         self._frozen_at: float | None = None
         self._timers: list[Timer] = []
+        self._cancelled = 0  # how many timers in the heap are cancelled
         self._seq = itertools.count()
         self._firing = False
         # Told after every move (freeze, unfreeze, set, advance, reset), not as real time passes: the UI.
@@ -94,7 +105,7 @@ class Clock:
 
     @property
     def pending_timers(self) -> int:
-        return sum(1 for timer in self._timers if not timer.cancelled)
+        return len(self._timers) - self._cancelled
 
     @property
     def setting(self) -> tuple[float | None, float]:
@@ -175,7 +186,7 @@ class Clock:
     # -- timers --------------------------------------------------------------------------------
 
     def call_at(self, due: float, callback: TimerCallback) -> Timer:
-        timer = Timer(due=due, seq=next(self._seq), callback=callback)
+        timer = Timer(due=due, seq=next(self._seq), callback=callback, waiting_in=self)
         heapq.heappush(self._timers, timer)
         return timer
 
@@ -190,7 +201,7 @@ class Clock:
         fired = 0
         try:
             while self._timers and self._timers[0].due <= self.now():
-                timer = heapq.heappop(self._timers)
+                timer = self._pop()
                 if timer.cancelled:
                     continue
                 timer.callback()
@@ -203,9 +214,10 @@ class Clock:
         """Back to real time, unfrozen, with no timers."""
         self._offset = 0.0
         self._frozen_at = None
-        for timer in self._timers:  # whoever holds one sees it will not fire
+        timers, self._timers, self._cancelled = self._timers, [], 0
+        for timer in timers:  # whoever holds one sees it will not fire
+            timer.waiting_in = None
             timer.cancel()
-        self._timers.clear()
         self._moved()
 
     def _moved(self) -> None:
@@ -214,7 +226,24 @@ class Clock:
 
     def _drop_cancelled(self) -> None:
         while self._timers and self._timers[0].cancelled:
-            heapq.heappop(self._timers)
+            self._pop()
+
+    def _pop(self) -> Timer:
+        timer = heapq.heappop(self._timers)
+        timer.waiting_in = None
+        if timer.cancelled:
+            self._cancelled -= 1
+        return timer
+
+    def _timer_cancelled(self) -> None:
+        self._cancelled += 1
+        if self._cancelled > COMPACT_AFTER and 2 * self._cancelled > len(self._timers):
+            for timer in self._timers:
+                if timer.cancelled:
+                    timer.waiting_in = None
+            self._timers = [timer for timer in self._timers if not timer.cancelled]
+            heapq.heapify(self._timers)
+            self._cancelled = 0
 
 
 # What rfc3339() can write: years 0001 to 9999. Deadlines far beyond the clock's range (a huge delay

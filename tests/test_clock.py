@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.clock import Clock, parse_rfc3339, rfc3339
+from emulator.clock import COMPACT_AFTER, Clock, parse_rfc3339, rfc3339
 
 
 class FakeWall:
@@ -72,6 +72,37 @@ def test_cancelled_timers_do_not_fire():
     timer.cancel()
     clock.advance(2)
     assert fired == [] and clock.pending_timers == 0
+
+
+def test_cancelled_timers_do_not_pile_up_in_the_heap():
+    """A verify settled at once cancels its code's timer: under load the heap must not keep them all
+    until their deadlines, and what is still pending fires in order all the same."""
+    clock = Clock(FakeWall())
+    clock.freeze()
+    fired: list[int] = []
+    kept = [clock.call_later(1000 + n, lambda n=n: fired.append(n)) for n in range(3)]
+    for n in range(50_000):
+        clock.call_later(120 + n % 7, lambda: fired.append(-1)).cancel()
+    assert clock.pending_timers == 3
+    assert len(clock._timers) <= 2 * COMPACT_AFTER + 3  # not 50,003
+    kept[1].cancel()
+    kept[1].cancel()  # twice counts once
+    assert clock.pending_timers == 2
+    clock.advance(2000)
+    assert fired == [0, 2] and clock.pending_timers == 0 and clock._timers == []
+
+
+def test_a_timer_cancelled_after_it_fired_counts_nothing():
+    clock = Clock(FakeWall())
+    clock.freeze()
+    fired: list[str] = []
+    first = clock.call_later(1, lambda: fired.append("first"))
+    clock.call_later(5, lambda: fired.append("second"))
+    clock.advance(1)
+    first.cancel()  # already fired: the heap holds one pending timer, not a cancelled one
+    assert clock.pending_timers == 1
+    clock.advance(10)
+    assert fired == ["first", "second"] and clock.pending_timers == 0
 
 
 def test_set_forwards_fires_and_backwards_does_not():

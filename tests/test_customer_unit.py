@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from emulator.errors import ProveError
-from emulator.flows.base import Flow
+from emulator.flows.base import Flow, event_details
 from emulator.flows.customer import REQUEST, Action, ActionResult
 from emulator.flows.possession import Method, Status
 from emulator.flows.prefill import START_REQUEST
@@ -70,7 +70,7 @@ def told_on_connect(emulator: Emulator, flow: Flow) -> list[tuple[str, bool]]:
 
 
 def events(flow: Flow) -> list[str]:
-    return [event.event for event in flow.timeline if event.event != "customer-action"]
+    return [event[1] for event in flow.timeline if event[1] != "customer-action"]
 
 
 def test_the_actions_are_the_documented_ones():
@@ -91,7 +91,7 @@ def test_complete_on_an_otp_flow_sends_the_code_and_enters_it(emulator):
     assert flow.possession.status is Status.SUCCEEDED
     assert events(flow) == ["verify", "sms-sent", "otp-entered", "possession-succeeded", "data-check",
                             "identity-enrolled"]
-    assert [event.details for event in flow.timeline if event.event == "customer-action"] == [{"action": "complete"}]
+    assert [event_details(event) for event in flow.timeline if event[1] == "customer-action"] == [{"action": "complete"}]
     [sms] = emulator.outbox.messages(correlation_id=flow.correlation_id)
     assert sms.code == "1234" and sms.phone_number == HAPPY
     assert success(emulator, flow) == "true"
@@ -120,7 +120,7 @@ def test_enter_code_enters_the_given_code_or_the_right_one(emulator):
     wrong = verify(emulator, allowOTPRetry=True)
     act(emulator, wrong, "start")
     assert act(emulator, wrong, "enter-code", code="4321").reply["data"]["code"] == 10001
-    assert [event.details["correct"] for event in wrong.timeline if event.event == "otp-entered"] == [False]
+    assert [event_details(event)["correct"] for event in wrong.timeline if event[1] == "otp-entered"] == [False]
     assert act(emulator, wrong, "enter-code").reply == {"next": "done"}
     assert wrong.possession.wrong_entries == 1
 
@@ -139,11 +139,11 @@ def test_expire_concludes_as_the_timer_does_and_the_timer_then_does_nothing(emul
 def test_error_reports_what_the_sdk_would(emulator):
     plain = verify(emulator)
     assert act(emulator, plain, "error").reply == {"next": "done"}
-    assert [event.details for event in plain.timeline if event.event == "client-error-reported"] == [
+    assert [event_details(event) for event in plain.timeline if event[1] == "client-error-reported"] == [
         {"message": "the customer cancelled"}]
     coded = verify(emulator)
     act(emulator, coded, "error", message="cancelled", errorCode=0)
-    assert [event.details for event in coded.timeline if event.event == "client-error-reported"] == [
+    assert [event_details(event) for event in coded.timeline if event[1] == "client-error-reported"] == [
         {"code": 0, "message": "cancelled"}]
     assert success(emulator, plain) == success(emulator, coded) == "false"
 

@@ -16,26 +16,19 @@ if TYPE_CHECKING:
 FLOW_LIFETIME = 15 * 60
 
 
-class TimelineEvent(tuple):
-    """One thing that happened to a flow, as one flat tuple (at, event, key, value, key, value, ...): a
-    flow records a few per call, and an object with a dict for each was most of a live flow's memory."""
+# One thing that happened to a flow, as one flat tuple (at, event, key, value, key, value, ...): a flow
+# records a few per call, and an object with a dict for each was most of a live flow's memory. A plain
+# tuple, not a subclass: once its items are all atoms the cyclic collector stops walking it, and under
+# load its walks over every live flow's events were the longest pauses.
+TimelineEvent = tuple[Any, ...]
 
-    __slots__ = ()
 
-    @property
-    def at(self) -> float:
-        return self[0]
+def event_details(event: TimelineEvent) -> dict[str, Any]:
+    return dict(zip(event[2::2], event[3::2]))
 
-    @property
-    def event(self) -> str:
-        return self[1]
 
-    @property
-    def details(self) -> dict[str, Any]:
-        return dict(zip(self[2::2], self[3::2]))
-
-    def as_json(self) -> dict[str, Any]:
-        return {"at": rfc3339(self.at), "event": self.event, **self.details}
+def event_json(event: TimelineEvent) -> dict[str, Any]:
+    return {"at": rfc3339(event[0]), "event": event[1], **event_details(event)}
 
 
 # Slotted (no __dict__ per flow), as every part a live flow holds: thousands of flows may be live. A
@@ -74,7 +67,7 @@ class Flow:
         for key, value in details.items():
             if value is not None and value != "":
                 items += (key, value)
-        self.timeline.append(TimelineEvent(items))
+        self.timeline.append(tuple(items))
         if self.on_recorded is not None:
             self.on_recorded(self)
 
@@ -103,4 +96,4 @@ class Flow:
         return out
 
     def detail(self) -> dict[str, Any]:
-        return {**self.summary(), "timeline": [event.as_json() for event in self.timeline]}
+        return {**self.summary(), "timeline": [event_json(event) for event in self.timeline]}

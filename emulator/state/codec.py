@@ -189,8 +189,8 @@ def _decoder(hint: Any) -> Decoder:
             return functools.partial(_decode_object, hint)
         if hint in _SCALARS:
             return _SCALARS[hint]
-        if issubclass(hint, tuple):
-            return _tuple_record_decoder(hint)
+        if issubclass(hint, tuple) and hasattr(hint, "_fields"):  # a named tuple
+            return _named_tuple_decoder(hint)
     raise TypeError(f"a field of type {hint} cannot be kept in a snapshot")
 
 
@@ -304,16 +304,9 @@ def _mapping_decoder(hint: Any, origin: type) -> Decoder:
     return decode_pairs
 
 
-def _tuple_record_decoder(cls: type) -> Decoder:
-    fields = getattr(cls, "_fields", None)
-    if fields is None:  # a flat tuple record, such as a timeline event: JSON items
-        def decode_flat(raw: Any, where: str, personas: Personas) -> Any:
-            if not isinstance(raw, list):
-                raise CodecError(where, "must be a list")
-            _check_json(raw, where)
-            return cls(raw)
-        return decode_flat
-    decoders = [_decoder(_hints(cls)[name]) for name in fields]  # a named tuple: each item by its type
+def _named_tuple_decoder(cls: type) -> Decoder:
+    fields = cls._fields  # type: ignore[attr-defined]
+    decoders = [_decoder(_hints(cls)[name]) for name in fields]  # each item by its type
 
     def decode_named(raw: Any, where: str, personas: Personas) -> Any:
         if not isinstance(raw, list) or len(raw) != len(fields):
