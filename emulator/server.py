@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover (Windows: uvicorn's standard extras brin
     uvloop = None  # type: ignore[assignment]
 
 GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (CPython's default: 700)
+YOUNG_COLLECTION_SECONDS = 0.1  # and at least this often, so the young generation stays small
 GRACE_SECONDS = 0.3  # on shutdown, how long running requests may finish before they are answered 503
 
 
@@ -171,6 +172,19 @@ def settle_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
+def pace_young_collections(loop: asyncio.AbstractEventLoop) -> None:
+    """Collect the young generation every YOUNG_COLLECTION_SECONDS, on the loop. CPython counts
+    allocations less deallocations: under load each new flow's objects are offset by those of the one
+    it evicts, so the count stayed low while ~70,000 new objects piled up, and the collection that came
+    at last held the loop for 30-45 ms. Paced, one takes a millisecond or two (nothing, when idle)."""
+
+    def collect() -> None:
+        gc.collect(0)
+        loop.call_later(YOUNG_COLLECTION_SECONDS, collect)
+
+    loop.call_later(YOUNG_COLLECTION_SECONDS, collect)
+
+
 def run_in_foreground(server: _Server, sock: socket.socket, on_ready: Callable[[], None]) -> None:
     """Serve on the main thread until SIGINT or SIGTERM, then stop cleanly and return.
 
@@ -185,6 +199,7 @@ def run_in_foreground(server: _Server, sock: socket.socket, on_ready: Callable[[
 
     def ready() -> None:
         settle_heap()
+        pace_young_collections(asyncio.get_running_loop())
         on_ready()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -460,3 +460,34 @@ def test_a_request_still_running_after_the_grace_period_is_answered_503():
     verify = results["verify"]
     assert verify.status_code == 503 and verify.json()["code"] == 8000
     assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr
+
+
+def test_the_young_generation_is_collected_on_a_pace_not_only_by_the_allocation_count():
+    """Under load a new flow's objects are offset by the evicted one's in CPython's count, so the young
+    generation grew to tens of thousands and its collection held the loop for tens of milliseconds:
+    the server collects it every YOUNG_COLLECTION_SECONDS too."""
+    import gc
+
+    from emulator import server
+
+    scheduled: list[tuple[float, Any]] = []
+
+    class Loop:
+        def call_later(self, delay: float, callback: Any) -> None:
+            scheduled.append((delay, callback))
+
+    young: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            young.append(info["generation"])
+
+    server.pace_young_collections(Loop())  # type: ignore[arg-type]
+    assert [delay for delay, _ in scheduled] == [server.YOUNG_COLLECTION_SECONDS]
+    gc.callbacks.append(seen)
+    try:
+        scheduled[0][1]()
+    finally:
+        gc.callbacks.remove(seen)
+    assert young == [0]  # one young collection, not a full one
+    assert [delay for delay, _ in scheduled] == [server.YOUNG_COLLECTION_SECONDS] * 2  # and the next is due
