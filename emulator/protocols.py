@@ -121,7 +121,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _hand_deadline(self, cycle: RequestResponseCycle) -> None:
         cycle.scope["extensions"] = {**cycle.scope.get("extensions", {}),  # type: ignore[typeddict-unknown-key]
-                                     REQUEST_DEADLINE: {"at": self._deadline, "seconds": self.request_timeout}}
+                                     REQUEST_DEADLINE: {"at": self._deadline, "seconds": self.request_timeout,
+                                                        "arrived": False}}
 
     # -- uvicorn's hooks and httptools' callbacks ------------------------------------------------------
 
@@ -188,6 +189,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._phase = _IDLE
         self._disarm()  # the request arrived whole
+        deadline = self.cycle.scope.get("extensions", {}).get(REQUEST_DEADLINE) if self.cycle is not None else None
+        if deadline is not None:
+            deadline["arrived"] = True  # the app reads a body that is all here without a timer
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, "the request is not valid HTTP/1.1")

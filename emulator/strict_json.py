@@ -88,6 +88,9 @@ def _fits_a_double(number: int) -> bool:
     return True
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # made once: json.dumps makes one per call
+
+
 def dumps(value: Any) -> str:
     """Compact, ASCII-only, strict JSON (ValueError rather than writing NaN or Infinity)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)

@@ -21,6 +21,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from emulator import strict_json
 from emulator.clock import Clock
 from emulator.errors import unauthorized
 
@@ -32,7 +33,7 @@ _HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").
 
 def _atob_safe_json(claims: dict[str, Any]) -> str:
     """ASCII JSON whose base64url has no '-' or '_' (see the module docstring)."""
-    text = json.dumps(claims, separators=(",", ":"))  # ensure_ascii: non-ASCII as \uXXXX
+    text = strict_json.dumps(claims)  # ensure_ascii: non-ASCII as \uXXXX
     return text.replace(">", "\\u003e").replace("?", "\\u003f").replace("~", "\\u007e")
 
 
@@ -103,7 +104,7 @@ class TokenIssuer:
             "exp": now + ACCESS_TOKEN_LIFETIME,
             "jti": secrets.token_hex(16),
         }
-        return self._sign(json.dumps(claims, separators=(",", ":"))), ACCESS_TOKEN_LIFETIME
+        return self._sign(strict_json.dumps(claims)), ACCESS_TOKEN_LIFETIME
 
     def client_id_of(self, authorization: str | None) -> str:
         """The project a `Bearer` access token belongs to; 401 (8002) for anything else."""

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 MAX_BODY_BYTES = 4096
 # The scope extension where the server (emulator/protocols.py) puts the request's deadline:
-# {"at": event-loop time by which the body must have arrived, "seconds": the request timeout}.
+# {"at": event-loop time by which the body must have arrived, "seconds": the request timeout,
+#  "arrived": whether it has, whole}.
 REQUEST_DEADLINE = "prove_emulator.request_deadline"
 log = logging.getLogger("emulator")
 
@@ -145,22 +146,28 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise malformed(f"the request body is {declared} bytes; it must be at most {_size(limit)}")
-    chunks: list[bytes] = []
-    size = 0
     deadline = request.scope.get("extensions", {}).get(REQUEST_DEADLINE)
     try:
+        if deadline is None or deadline["arrived"]:  # all here (a small request comes in one read)
+            return await _chunks(request, limit)
         # A total deadline, so a client trickling its body cannot hold the request (and a slot) for ever.
-        async with asyncio.timeout_at(deadline["at"] if deadline else None):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise malformed(f"the request body is over {_size(limit)}; it must be at most {limit} bytes")
-                chunks.append(chunk)
+        async with asyncio.timeout_at(deadline["at"]):
+            return await _chunks(request, limit)
     except TimeoutError:
         raise ProveError(408, 8001, f"the request body did not arrive within {deadline['seconds']:g} s "
                                     "of the request's first byte (the request timeout)") from None
     except ClientDisconnect:  # the client's doing, not ours: journaled as such, nothing done
         raise client_disconnected() from None
+
+
+async def _chunks(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise malformed(f"the request body is over {_size(limit)}; it must be at most {limit} bytes")
+        chunks.append(chunk)
     return b"".join(chunks)
 
 

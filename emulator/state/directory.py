@@ -31,6 +31,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from emulator import strict_json
 from emulator.clock import rfc3339
 from emulator.outbox import Sms
 from emulator.service import Emulator
@@ -65,10 +66,6 @@ class StateDirectoryError(Exception):
 
 class StateWriteError(Exception):
     """A commit failed (disk full, say): nothing of it was written, and it is tried again whole."""
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 class StateDirectory:
@@ -235,16 +232,16 @@ class StateDirectory:
         due = emulator.clock.earliest_due()
         if due is not None and due < emulator.clock.now():
             taken_at = rfc3339(due - 0.001)
-        head_text = _json(head)
+        head_text = strict_json.dumps(head)
         head_moved = self._written.get(("head", "")) != head_text
         written[("head", "")] = head_text
         for project in emulator.projects.all():
-            compare("project", project.client_id, _json(encode(snapshot.project_state(emulator, project, records=False),
-                                                               self._personas)))
+            state = snapshot.project_state(emulator, project, records=False)
+            compare("project", project.client_id, strict_json.dumps(encode(state, self._personas)))
         versions = emulator.changes.versions()
         if versions.get("webhooks") != self._versions.get("webhooks"):
             for delivery in emulator.webhooks.deliveries():
-                compare("delivery", delivery.id, _json(encode(delivery, self._personas)))
+                compare("delivery", delivery.id, strict_json.dumps(encode(delivery, self._personas)))
         else:
             written.update((key, body) for key, body in self._written.items() if key[0] == "delivery")
         deletes.extend(key for key in self._written if key not in written)
@@ -254,16 +251,16 @@ class StateDirectory:
             if flow is None:
                 deletes.append(("flow", correlation_id))
             else:
-                writes.append(("flow", correlation_id, _json(encode(flow, self._personas))))
+                writes.append(("flow", correlation_id, strict_json.dumps(encode(flow, self._personas))))
 
         written_sms = self._written_sms
         if versions.get("sms") != self._versions.get("sms"):
             written_sms, new_sms, gone_sms = self._sms_moved(emulator)
-            writes.extend(("sms", str(sms.id), _json(encode(sms, self._personas))) for sms in new_sms)
+            writes.extend(("sms", str(sms.id), strict_json.dumps(encode(sms, self._personas))) for sms in new_sms)
             deletes.extend(("sms", str(number)) for number in gone_sms)
 
         new_personas = [digest for digest in self._personas.encoded if digest not in self._written_personas]
-        writes.extend(("persona", digest, _json(self._personas.encoded[digest])) for digest in new_personas)
+        writes.extend(("persona", digest, strict_json.dumps(self._personas.encoded[digest])) for digest in new_personas)
 
         rewrite = self._rewrite_owed
         if not (head_moved or writes or deletes or rewrite):
@@ -273,7 +270,7 @@ class StateDirectory:
             self._db.execute("BEGIN IMMEDIATE")
             if rewrite:
                 self._db.execute("DELETE FROM rows")
-            self._db.execute(UPSERT, ("head", "", 0, _json({**head, "takenAt": taken_at})))
+            self._db.execute(UPSERT, ("head", "", 0, strict_json.dumps({**head, "takenAt": taken_at})))
             self._db.executemany("DELETE FROM rows WHERE kind = ? AND key = ?", deletes)
             self._db.executemany(UPSERT, [(kind, key, self._next_seq(), body) for kind, key, body in writes])
             self._db.execute("COMMIT")
