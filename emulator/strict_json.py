@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 # An integer written with more digits than this is out of a double's range anyway: it is marked
@@ -30,9 +31,45 @@ class NumberOutOfRange(ValueError):
         self.path = path
 
 
+# Where a number can leave a double's range: an exponent (1e400) or a run of 309 digits. A body
+# without either is parsed by one decoder made once; NaN and Infinity still send it the long way.
+_MAYBE_UNBOUNDED = re.compile(r"[0-9][eE]|[0-9]{309}")
+_MAYBE_UNBOUNDED_BYTES = re.compile(_MAYBE_UNBOUNDED.pattern.encode("ascii"))
+
+
+class _Constant(Exception):
+    pass
+
+
+def _refuse_constant(name: str) -> float:
+    raise _Constant(name)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def loads(raw: bytes | str) -> Any:
     """Parse JSON; raises json.JSONDecodeError (or ValueError) for bad JSON, NumberOutOfRange for a
     number that is not a finite double."""
+    pattern = _MAYBE_UNBOUNDED_BYTES if isinstance(raw, bytes) else _MAYBE_UNBOUNDED
+    if pattern.search(raw) is None:
+        try:
+            return _decode(raw)
+        except _Constant:
+            pass
+    return _loads_checking_numbers(raw)
+
+
+def _decode(raw: bytes | str) -> Any:
+    """json.loads(raw) on the decoder made once: the same reading of bytes (UTF-8, -16 or -32) and BOM."""
+    if isinstance(raw, str):
+        if raw.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
+        return _DECODER.decode(raw)
+    return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+
+
+def _loads_checking_numbers(raw: bytes | str) -> Any:
     unbounded = False  # the parser saw one: only then is the body walked to name where it is
 
     def integer(text: str) -> int | float:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from emulator import strict_json
@@ -31,10 +32,21 @@ VERIFIED_TOKENS_KEPT = 4096  # tokens remembered as verified (a client reuses it
 _HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode("ascii")
 
 
-def _atob_safe_json(claims: dict[str, Any]) -> str:
+def _atob_safe(text: str) -> str:
     """ASCII JSON whose base64url has no '-' or '_' (see the module docstring)."""
-    text = strict_json.dumps(claims)  # ensure_ascii: non-ASCII as \uXXXX
     return text.replace(">", "\\u003e").replace("?", "\\u003f").replace("~", "\\u007e")
+
+
+_string = json.encoder.encode_basestring_ascii  # a JSON string as strict_json.dumps writes one
+
+
+@functools.cache
+def _subs_json(method: str, phone_known: bool, user_verification: str) -> str:
+    """auth.subs, written once for each of the few kinds there are."""
+    subs: dict[str, Any] = {"mob": {"auths": {method: {"mnp": True}}}} if phone_known else {}
+    if user_verification:
+        subs["dev"] = {"auths": {"pasv": {"uvlvl": user_verification}}}  # `dev` needs its `auths` (§2.2)
+    return strict_json.dumps(subs)
 
 
 def _b64(data: bytes) -> str:
@@ -43,8 +55,14 @@ def _b64(data: bytes) -> str:
 
 def sign_hs256(key: bytes, payload: str) -> str:
     """A JWT of these claims (ASCII JSON), signed HS256, byte for byte as PyJWT writes it."""
+    return _signed(payload, hmac.new(key, digestmod=hashlib.sha256))
+
+
+def _signed(payload: str, mac: hmac.HMAC) -> str:
+    """sign_hs256 with `mac` keyed already and not yet fed (it is used up)."""
     signing_input = f"{_HEADER}.{_b64(payload.encode('ascii'))}"
-    return f"{signing_input}.{_b64(hmac.digest(key, signing_input.encode('ascii'), 'sha256'))}"
+    mac.update(signing_input.encode("ascii"))
+    return f"{signing_input}.{_b64(mac.digest())}"
 
 
 class AuthTokenError(Exception):
@@ -56,8 +74,7 @@ class AuthTokenError(Exception):
         self.flow_id = flow_id
 
 
-@dataclass(frozen=True)
-class AuthTokenClaims:
+class AuthTokenClaims(NamedTuple):
     auth_id: str
     flow_id: str
 
@@ -79,6 +96,7 @@ class TokenIssuer:
         # keeps a registration made against another backend from hijacking this one (protocol §2.4).
         self.namespace = f"prove-emulator-{self.instance}"
         self._known: dict[str, _Verified] = {}  # tokens verified, by their text
+        self._mac = hmac.new(self._key, digestmod=hashlib.sha256)  # keyed once; copied for each token
 
     @property
     def identity(self) -> tuple[str, bytes]:
@@ -91,6 +109,7 @@ class TokenIssuer:
         self._issuer = f"prove-emulator/{instance}"
         self.namespace = f"prove-emulator-{instance}"
         self._known.clear()
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
 
     # -- OAuth access tokens -----------------------------------------------------------------
 
@@ -104,7 +123,9 @@ class TokenIssuer:
             "exp": now + ACCESS_TOKEN_LIFETIME,
             "jti": secrets.token_hex(16),
         }
-        return self._sign(strict_json.dumps(claims)), ACCESS_TOKEN_LIFETIME
+        token = self._sign(strict_json.dumps(claims))
+        self._remember(token, _Verified("prove-api", client_id, claims["exp"], None))
+        return token, ACCESS_TOKEN_LIFETIME
 
     def client_id_of(self, authorization: str | None) -> str:
         """The project a `Bearer` access token belongs to; 401 (8002) for anything else."""
@@ -139,27 +160,16 @@ class TokenIssuer:
         when it registers or proves its key; `user_verification` ("pref", "req") is uvlvl, which
         makes it start WebAuthn (left out, as the SDK wants it for the silent Prove Key)."""
         method = "otp" if first_step in ("mobile/otp", "device/passive", "mobile/instant") else "inln"
-        subs: dict[str, Any] = {"mob": {"auths": {method: {"mnp": True}}}} if phone_known else {}
-        if user_verification:
-            subs["dev"] = {"auths": {"pasv": {"uvlvl": user_verification}}}  # `dev` needs its `auths` (§2.2)
-        claims = {
-            "iss": self._issuer,
-            "sub": flow_id,
-            "aud": "prove-auth",
-            "iat": int(self.clock.now()),
-            "exp": int(expires_at),
-            "rid": secrets.token_hex(16),
-            "auth": {
-                "id": auth_id,
-                "ans": self.namespace,
-                "endp": endpoint,
-                "next": first_step,
-                "subs": subs,
-            },
-        }
-        if challenge:
-            claims["auth"]["chlg"] = challenge
-        return self._sign(_atob_safe_json(claims))
+        # The claims as strict_json.dumps writes this dict, in this order (tests hold it to that):
+        # {"iss", "sub", "aud", "iat", "exp", "rid", "auth": {"id", "ans", "endp", "next", "subs", "chlg"?}}.
+        claims = (f'{{"iss":{_string(self._issuer)},"sub":{_string(flow_id)},"aud":"prove-auth",'
+                  f'"iat":{int(self.clock.now())},"exp":{int(expires_at)},"rid":"{secrets.token_hex(16)}",'
+                  f'"auth":{{"id":{_string(auth_id)},"ans":{_string(self.namespace)},"endp":{_string(endpoint)},'
+                  f'"next":{_string(first_step)},"subs":{_subs_json(method, phone_known, user_verification)}'
+                  + (f',"chlg":{_string(challenge)}}}}}' if challenge else "}}"))
+        token = self._sign(_atob_safe(claims))
+        self._remember(token, _Verified("prove-auth", flow_id, int(expires_at), auth_id))  # as _decode reads it
+        return token
 
     def check_auth_token(self, token: str | None) -> AuthTokenClaims:
         if not token:
@@ -182,13 +192,17 @@ class TokenIssuer:
             auth = claims.get("auth")
             known = _Verified(audience, str(claims["sub"]), claims["exp"],
                               str(auth.get("id")) if isinstance(auth, dict) else None)
-            if len(self._known) >= VERIFIED_TOKENS_KEPT:
-                self._known.clear()  # rarely: few tokens are in use at once
-            self._known[token] = known
+            self._remember(token, known)
         return known if known.audience == audience else None
 
+    def _remember(self, token: str, verified: _Verified) -> None:
+        """A token issued here is known from the start: its first use need not decode it."""
+        if len(self._known) >= VERIFIED_TOKENS_KEPT:
+            self._known.clear()  # every few thousand tokens: few are in use at once
+        self._known[token] = verified
+
     def _sign(self, payload: str) -> str:
-        return sign_hs256(self._key, payload)
+        return _signed(payload, self._mac.copy())
 
     def _decode(self, token: str, audience: str) -> dict[str, Any] | None:
         """The claims of a token this emulator signed for `audience`; None for anything else."""
@@ -196,7 +210,9 @@ class TokenIssuer:
         payload, _, signature = rest.partition(".")
         if header != _HEADER or not payload or not signature.isascii():
             return None
-        expected = hmac.digest(self._key, f"{header}.{payload}".encode("ascii", "replace"), "sha256")
+        mac = self._mac.copy()
+        mac.update(f"{header}.{payload}".encode("ascii", "replace"))
+        expected = mac.digest()
         if not hmac.compare_digest(_b64(expected), signature):
             return None
         try:

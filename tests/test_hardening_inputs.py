@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import re
 import socket
 import time
@@ -209,6 +210,46 @@ def test_strict_json_reads_finite_numbers_and_names_the_others():
             strict_json.loads(text)
         assert caught.value.path == path
 
+
+
+def test_strict_json_refuses_an_integer_past_a_double_at_any_length():
+    assert strict_json.loads(f"[{10 ** 308}]") == [10 ** 308]  # 309 digits, in range
+    assert strict_json.loads(f"[-{2 * 10 ** 307}]") == [-2 * 10 ** 307]
+    for number in (2 * 10 ** 308, 10 ** 309, -(10 ** 320)):
+        with pytest.raises(strict_json.NumberOutOfRange):
+            strict_json.loads(f'{{"n": {number}}}'.encode())
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=8) | st.integers(min_value=-(10 ** 320), max_value=10 ** 320)
+    | st.floats(allow_nan=True, allow_infinity=True),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, (int, float)):
+        try:
+            return math.isfinite(float(value))
+        except OverflowError:
+            return False
+    items = value.values() if isinstance(value, dict) else value
+    return all(_all_finite(item) for item in items)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON_VALUES, as_bytes=st.booleans())
+def test_strict_json_reads_what_json_reads_unless_a_number_is_not_a_finite_double(value: Any, as_bytes: bool):
+    text = json.dumps(value)  # writes NaN and Infinity, as a careless client would
+    sent: str | bytes = text.encode() if as_bytes else text
+    if _all_finite(value):
+        assert json.dumps(strict_json.loads(sent)) == text
+    else:
+        with pytest.raises(strict_json.NumberOutOfRange):
+            strict_json.loads(sent)
 
 def test_no_reply_can_carry_nan_or_infinity():
     for value in (float("nan"), float("inf"), -float("inf")):

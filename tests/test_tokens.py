@@ -7,6 +7,8 @@ import json
 
 import jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulator.clock import Clock
 from emulator.errors import ProveError
@@ -105,3 +107,44 @@ def test_a_remembered_access_token_still_expires_on_the_clock():
     assert "expired" in refused.value.message
     clock.set(issued_at)  # set back: the token is good again, as a fresh check would say
     assert tokens.client_id_of(f"Bearer {token}") == "team-a"
+
+
+@settings(max_examples=200, deadline=None)
+@given(flow_id=st.text(max_size=12), auth_id=st.text(max_size=12), endpoint=st.text(max_size=24),
+       first_step=st.sampled_from(["mobile/otp", "mobile/inln", "device/passive", "mobile/instant", "a\"b\\c"]),
+       phone_known=st.booleans(), challenge=st.text(max_size=12), user_verification=st.sampled_from(["", "pref", "req"]),
+       expires_at=st.floats(min_value=0, max_value=253402300799))
+def test_an_auth_token_payload_is_its_claims_as_compact_json_written_for_atob(
+        flow_id, auth_id, endpoint, first_step, phone_known, challenge, user_verification, expires_at):
+    tokens = issuer()
+    token = tokens.issue_auth_token(flow_id=flow_id, auth_id=auth_id, endpoint=endpoint, first_step=first_step,
+                                    phone_known=phone_known, expires_at=expires_at, challenge=challenge,
+                                    user_verification=user_verification)
+    payload = token.split(".")[1]
+    assert "-" not in payload and "_" not in payload  # the SDK reads it with atob
+    written = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("ascii")
+    claims = json.loads(written)
+    method = "otp" if first_step in ("mobile/otp", "device/passive", "mobile/instant") else "inln"
+    subs: dict = {"mob": {"auths": {method: {"mnp": True}}}} if phone_known else {}
+    if user_verification:
+        subs["dev"] = {"auths": {"pasv": {"uvlvl": user_verification}}}
+    expected = {"iss": f"prove-emulator/{tokens.instance}", "sub": flow_id, "aud": "prove-auth",
+                "iat": int(tokens.clock.now()), "exp": int(expires_at), "rid": claims["rid"],
+                "auth": {"id": auth_id, "ans": tokens.namespace, "endp": endpoint, "next": first_step, "subs": subs,
+                         **({"chlg": challenge} if challenge else {})}}
+    reference = json.dumps(expected, separators=(",", ":"))  # ensure_ascii, as PyJWT writes claims
+    assert written == reference.replace(">", "\\u003e").replace("?", "\\u003f").replace("~", "\\u007e")
+    assert len(claims["rid"]) == 32 and pyjwt_claims(token, "prove-auth", tokens) == expected
+
+
+def test_a_token_is_known_on_issue_as_decoding_it_would_know_it():
+    tokens = issuer()
+    reader = issuer()  # the same key and instance, nothing remembered: it decodes
+    reader.adopt(tokens.instance, KEY)
+    access, _ = tokens.issue_access_token("team-a")
+    auth = tokens.issue_auth_token(flow_id="flow-1", auth_id="auth-1", endpoint="https://x", first_step="mobile/otp",
+                                   phone_known=True, expires_at=tokens.clock.now() + 60.7)
+    for token, audience in ((access, "prove-api"), (auth, "prove-auth")):
+        assert token in tokens._known and token not in reader._known
+        assert tokens._verified(token, audience) == reader._verified(token, audience) is not None
+    assert tokens.check_auth_token(auth) == reader.check_auth_token(auth) == ("auth-1", "flow-1")

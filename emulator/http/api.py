@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -28,14 +28,13 @@ from emulator.faults import fault_error
 from emulator.flows.base import Flow
 from emulator.flows.key_signatures import SignedCall
 from emulator.flows.possession import ClientReply, refused
+from emulator.http.body_schema import BodySchema
 from emulator.projects import Project
 from emulator.rules import Choice, Obj, validate
 from emulator.scenarios.model import Fault, Persona
 from emulator.service import Emulator
 from emulator.tokens import AuthTokenError
 
-if TYPE_CHECKING:
-    import jsonschema
 
 MAX_BODY_BYTES = 4096
 # The scope extension where the server (emulator/protocols.py) puts the request's deadline:
@@ -334,26 +333,11 @@ def device_api(operation: Operation, handler: DeviceHandler) -> Route:
     return signed_device_api(operation, lambda emulator, flow, body, call: handler(emulator, flow, body))
 
 
-class _BodyRules:
-    """A JSON Schema validator built on first use: importing jsonschema is ~85 ms of start-up."""
-
-    def __init__(self, schema: dict[str, Any]) -> None:
-        self.schema = schema
-        self._validator: jsonschema.Draft202012Validator | None = None
-
-    def first_problem(self, body: Any) -> jsonschema.ValidationError | None:
-        if self._validator is None:
-            import jsonschema
-
-            self._validator = jsonschema.Draft202012Validator(self.schema)
-        return next(iter(self._validator.iter_errors(body)), None)
-
-
 def signed_device_api(operation: Operation, handler: SignedDeviceHandler, *, token: str = "required") -> Route:
     """A device-channel route. `token`: "required" (the flow's authToken), "optional" (a flow when an
     Authorization header is sent; the SDK's unregister sends none) or "none" (never read)."""
     # The SDK always sends the documented types; anything else is refused before it can act.
-    body_rules = _BodyRules(operation.request_schema or {"type": "object"})
+    body_rules = BodySchema(operation.request_schema or {"type": "object"})
 
     async def endpoint(request: Request) -> Response:
         emulator = emulator_of(request)
@@ -380,7 +364,9 @@ def signed_device_api(operation: Operation, handler: SignedDeviceHandler, *, tok
                 await apply_fault(emulator.faults.take(operation.path, flow.project_id, flow.persona,
                                                        flow.correlation_id))
             headers = request.headers
-            call = SignedCall(method=request.method, path=request.url.path, query=request.url.query,
+            # The scope's path is the route's (a fixed one); request.url would be built only to be split again.
+            call = SignedCall(method=request.method, path=request.scope["path"],
+                              query=request.scope["query_string"].decode("latin-1"),
                               content_type=content_type, body=raw, sig_version=headers.get("pa-sig-version"),
                               key_id=headers.get("pa-kid"), challenge=headers.get("pa-challenge"),
                               signature=headers.get("pa-signature"))

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.access import AccessPolicy
+from emulator.clock import Clock
 from emulator.errors import internal, method_not_allowed, not_found
 from emulator.http import control, customer, device, domains, identity_manager, oauth, prefill, prove_auth, unify, verified_users, webhooks
 from emulator.http import events, snapshot, ui
@@ -58,12 +59,13 @@ def all_routes() -> list[tuple[Operation, BaseRoute]]:
 class FireDueTimers:
     """Before any request is handled, run what fell due on the clock, so no reply shows stale state."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, clock: Clock) -> None:
         self.app = app
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            scope["app"].state.emulator.clock.fire_due()
+            self.clock.fire_due()
         await self.app(scope, receive, send)
 
 
@@ -110,7 +112,7 @@ def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",), access:
             # Inside the guard: its refusals change nothing, and a 503 of a failed write gets CORS headers.
             *([Middleware(CommitBeforeReply, commit=commit)] if commit is not None else []),
             Middleware(ui.RootRedirect),
-            Middleware(FireDueTimers),
+            Middleware(FireDueTimers, clock=emulator.clock),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
