@@ -117,6 +117,7 @@ class Emulator:
         self.mobile_auth.forget(flow)
         self.faults.forget_flow(flow.project_id, flow.correlation_id)
         self.channels.close(flow.auth_id)
+        self.tokens.forget(flow.auth_token)
 
     def adopt_flows(self, flows: list[Flow]) -> None:
         """Flows restored from a snapshot: each product, step and timer takes its flow back."""

@@ -195,6 +195,10 @@ class TokenIssuer:
             self._remember(token, known)
         return known if known.audience == audience else None
 
+    def forget(self, token: str) -> None:
+        """A gone flow's authToken: no longer kept as verified (it still decodes, to a flow that is gone)."""
+        self._known.pop(token, None)
+
     def _remember(self, token: str, verified: _Verified) -> None:
         """A token issued here is known from the start: its first use need not decode it."""
         if len(self._known) >= VERIFIED_TOKENS_KEPT:

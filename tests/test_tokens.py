@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from emulator.clock import Clock
 from emulator.errors import ProveError
+from emulator.projects import DEFAULT_PROJECT
+from emulator.service import Emulator
 from emulator.tokens import ACCESS_TOKEN_LIFETIME, AuthTokenError, TokenIssuer
 
 KEY = b"k" * 32
@@ -148,3 +150,14 @@ def test_a_token_is_known_on_issue_as_decoding_it_would_know_it():
         assert token in tokens._known and token not in reader._known
         assert tokens._verified(token, audience) == reader._verified(token, audience) is not None
     assert tokens.check_auth_token(auth) == reader.check_auth_token(auth) == ("auth-1", "flow-1")
+
+
+def test_a_gone_flows_auth_token_is_forgotten_though_still_ours():
+    emulator = Emulator()
+    reply = emulator.verified_users.verify(emulator.projects.get(DEFAULT_PROJECT.client_id), {
+        "firstName": "Casey", "lastName": "Client", "phoneNumber": "2025550100", "possessionType": "mobile"})
+    token = reply["authToken"]
+    assert token in emulator.tokens._known
+    emulator.reset()  # the flow goes, as when it expires or is evicted
+    assert token not in emulator.tokens._known
+    assert emulator.tokens.check_auth_token(token).flow_id == reply["correlationId"]  # decoded: its flow is gone
