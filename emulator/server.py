@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from emulator.access import AccessPolicy
 from emulator.errors import shutting_down
 from emulator.http.app import create_app
+from emulator.phone import load_region_data
 from emulator.protocols import REQUEST_TIMEOUT_SECONDS, GuardedHttpToolsProtocol, GuardedWebSocketProtocol
 from emulator.service import Emulator
 
@@ -201,6 +202,9 @@ def run_in_foreground(server: _Server, sock: socket.socket, on_ready: Callable[[
         settle_heap()
         pace_young_collections(asyncio.get_running_loop())
         on_ready()
+        # Once ready, beside the loop: what a first call would otherwise wait for (a call that needs it
+        # meanwhile waits on the import, as it would have).
+        threading.Thread(target=load_region_data, name="load-region-data", daemon=True).start()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
