@@ -200,7 +200,7 @@ def serve_bare() -> None:
         ws_per_message_deflate=ours.ws_per_message_deflate, ws_ping_interval=ours.ws_ping_interval,
         ws_max_size=ours.ws_max_size, proxy_headers=ours.proxy_headers))
     sock = bind("127.0.0.1", 0)
-    run_loop(server.serve(sockets=[sock]))  # the emulator's event loop (uvloop)
+    run_loop(server.serve(sockets=[sock]))  # the emulator's event loop
 
 
 def main() -> None:

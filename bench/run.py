@@ -13,6 +13,8 @@ on asyncio + h11. What is measured:
 - throughput: POST /v3/verify (possession-based generation, an auto-success number) req/s, p50, p99,
   beside the bare apps' POST and, when installed, WireMock and Prism serving a stub of it; the full
   Verified Users flow (verify, the Web SDK's otp/start and otp/finish, verify-status) in flows/s;
+- new connections: the first answer on each of 30 fresh connections, opened one after another while wrk
+  loads the server through its own (the emulator and bare uvloop);
 - websockets: RSS of idle Instant Link WebSockets (bench/idle_websockets.py);
 - state-dir: the verify load and the full flow on an emulator in memory and on one with --state-dir;
 - memory: the emulator's VmRSS under verify load at the highest rate wrk gives (a fresh emulator,
@@ -30,6 +32,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import http.client
 import json
 import os
 import platform
@@ -45,6 +48,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import starlette
@@ -323,6 +327,34 @@ def interleaved(targets: list[Target], settings: Settings,
     return loads
 
 
+NEW_CONNECTIONS = 30  # fresh connections probed under load, one after another
+PROBE_AFTER_SECONDS = 2  # of load before the first probe
+
+
+def first_answers_on_new_connections(target: Target, settings: Settings) -> list[float]:
+    """Milliseconds to the first answer on each of NEW_CONNECTIONS fresh connections, while wrk loads
+    the server with its own (already open) connections: what a client that opens one meets."""
+    url = urlsplit(target.url)
+    headers = {"Content-Type": "application/json", "Authorization": target.env["BENCH_AUTHORIZATION"]}
+    seconds = PROBE_AFTER_SECONDS + NEW_CONNECTIONS // 5 + 2
+    load = subprocess.Popen(wrk_command(target, seconds, settings), stdout=subprocess.DEVNULL,
+                            env={**os.environ, **target.env})
+    try:
+        time.sleep(PROBE_AFTER_SECONDS)
+        answers = []
+        for _ in range(NEW_CONNECTIONS):
+            connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+            began = time.perf_counter()
+            connection.request("POST", url.path, body=target.env["BENCH_BODY"], headers=headers)
+            connection.getresponse().read()
+            answers.append((time.perf_counter() - began) * 1000)
+            connection.close()
+            time.sleep(0.1)
+        return answers
+    finally:
+        load.wait()
+
+
 def throughput(settings: Settings) -> list[Row]:
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-peers-") as temp:
         servers = [stack.enter_context(server) for server in (emulator(), *bare_apps())]
@@ -345,6 +377,10 @@ def throughput(settings: Settings) -> list[Row]:
 
         loads = interleaved(targets, settings, lambda number: print(
             f"round {number}: {live_flows(servers[0].url):,} flows live in the emulator", flush=True))
+        fresh = {target.name: first_answers_on_new_connections(target, settings) for target in targets[:2]}
+        for name, answers in fresh.items():
+            print(f"{name}: first answer on {len(answers)} new connections under load: median "
+                  f"{ms(statistics.median(answers))}, at most {ms(max(answers))}", flush=True)
 
     medians = {name: median_load(runs) for name, runs in loads.items()}
     emu, uvl, h11 = medians["emulator"], medians["bare uvloop"], medians["bare h11"]
@@ -363,6 +399,9 @@ def throughput(settings: Settings) -> list[Row]:
         row("`POST /v3/verify`, req/s", lambda load: f"{load.requests_per_s:,.0f}", lambda load: load.requests_per_s),
         row(f"p50 at {settings.connections} connections", lambda load: ms(load.p50_ms), lambda load: load.p50_ms),
         row(f"p99 at {settings.connections} connections", lambda load: ms(load.p99_ms), lambda load: load.p99_ms),
+        Row(f"first answer on a new connection under that load, median / max ({NEW_CONNECTIONS} probes)",
+            *(f"{ms(statistics.median(fresh[name]))} / {ms(max(fresh[name]))}" for name in ("emulator", "bare uvloop")),
+            "—", f"{statistics.median(fresh['emulator']) / statistics.median(fresh['bare uvloop']):.2f}"),
         Row(f"full Verified Users flow, {settings.connections} concurrent, flows/s",
             with_errors(f"{flow.flows_per_s:,.0f} (p99 of a step {ms(flow.p99_ms)})", loads["full flow"])),
     ]

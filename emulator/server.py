@@ -29,10 +29,6 @@ from emulator.phone import load_region_data
 from emulator.protocols import REQUEST_TIMEOUT_SECONDS, GuardedHttpToolsProtocol, GuardedWebSocketProtocol
 from emulator.service import Emulator
 
-try:
-    import uvloop
-except ImportError:  # pragma: no cover (Windows: uvicorn's standard extras bring no uvloop there)
-    uvloop = None  # type: ignore[assignment]
 
 GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (CPython's default: 700)
 YOUNG_COLLECTION_SECONDS = 0.1  # and at least this often, so the young generation stays small
@@ -153,9 +149,12 @@ def uvicorn_server(app: ASGIApp, log_level: str, *, on_shutdown: Callable[[], No
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
-    """asyncio.run on uvloop, the event loop in C (several times the pure-Python loop's throughput),
-    where uvicorn's standard extras bring it (not on Windows)."""
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop if uvloop is not None else None) as runner:
+    """asyncio.run on asyncio's own event loop, not uvloop's. Saturated, uvloop kept a new connection's
+    first request waiting ~0.4 s (median; 0.75 s at most) while the connections it was serving got
+    theirs in ~20 ms, so a client opening a connection under load, and the p99 of any short run, saw
+    that; asyncio's loop answered it in ~45 ms at the same throughput, the emulator's own work being
+    most of each request (bench/run.py measures both)."""
+    with asyncio.Runner() as runner:
         runner.run(main)
 
 

@@ -2,9 +2,9 @@
 
 Both are HS256 JWTs signed with this emulator instance's key and timed on the emulator clock, so
 another emulator's token, a forged one or an expired one is refused. They are made and checked here
-with one HMAC each, not through PyJWT's generic path (a test checks them against PyJWT both ways):
-every call checks a token, and a token once verified is remembered (a bounded number of them; the
-expiry is checked on every use).
+with one HMAC each (keyed once, copied per token), not through PyJWT's generic path (a test checks
+them against PyJWT both ways): every call checks a token, and a token issued here or once verified
+is remembered (a bounded number of them, a gone flow's forgotten; the expiry is checked on every use).
 
 The authToken payload is read by the Web SDK with `atob`, which rejects the '-' and '_' of
 base64url. Escaping '>', '?', '~' and non-ASCII as \\uXXXX in the JSON keeps every base64url
