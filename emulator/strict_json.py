@@ -34,7 +34,6 @@ class NumberOutOfRange(ValueError):
 # Where a number can leave a double's range: an exponent (1e400) or a run of 309 digits. A body
 # without either is parsed by one decoder made once; NaN and Infinity still send it the long way.
 _MAYBE_UNBOUNDED = re.compile(r"[0-9][eE]|[0-9]{309}")
-_MAYBE_UNBOUNDED_BYTES = re.compile(_MAYBE_UNBOUNDED.pattern.encode("ascii"))
 
 
 class _Constant(Exception):
@@ -51,25 +50,25 @@ _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 def loads(raw: bytes | str) -> Any:
     """Parse JSON; raises json.JSONDecodeError (or ValueError) for bad JSON, NumberOutOfRange for a
     number that is not a finite double."""
-    pattern = _MAYBE_UNBOUNDED_BYTES if isinstance(raw, bytes) else _MAYBE_UNBOUNDED
-    if pattern.search(raw) is None:
+    text = _text(raw)
+    if _MAYBE_UNBOUNDED.search(text) is None:
         try:
-            return _decode(raw)
+            return _DECODER.decode(text)
         except _Constant:
             pass
-    return _loads_checking_numbers(raw)
+    return _loads_checking_numbers(text)
 
 
-def _decode(raw: bytes | str) -> Any:
-    """json.loads(raw) on the decoder made once: the same reading of bytes (UTF-8, -16 or -32) and BOM."""
+def _text(raw: bytes | str) -> str:
+    """The text json.loads would read: bytes in UTF-8, -16 or -32; a str starting with a BOM refused."""
     if isinstance(raw, str):
         if raw.startswith("\ufeff"):
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
-        return _DECODER.decode(raw)
-    return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+        return raw
+    return raw.decode(json.detect_encoding(raw), "surrogatepass")
 
 
-def _loads_checking_numbers(raw: bytes | str) -> Any:
+def _loads_checking_numbers(text: str) -> Any:
     unbounded = False  # the parser saw one: only then is the body walked to name where it is
 
     def integer(text: str) -> int | float:
@@ -92,7 +91,7 @@ def _loads_checking_numbers(raw: bytes | str) -> Any:
         unbounded = True
         return float(name)
 
-    value = json.loads(raw, parse_int=integer, parse_float=real, parse_constant=constant)
+    value = json.loads(text, parse_int=integer, parse_float=real, parse_constant=constant)
     if unbounded:
         raise NumberOutOfRange(first_unbounded_number(value) or "")
     return value

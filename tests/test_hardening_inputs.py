@@ -218,6 +218,12 @@ def test_strict_json_refuses_an_integer_past_a_double_at_any_length():
     for number in (2 * 10 ** 308, 10 ** 309, -(10 ** 320)):
         with pytest.raises(strict_json.NumberOutOfRange):
             strict_json.loads(f'{{"n": {number}}}'.encode())
+    for encoding in ("utf-16", "utf-16-le", "utf-32"):  # json reads these too, where 1e400 is not b"1e400"
+        with pytest.raises(strict_json.NumberOutOfRange):
+            strict_json.loads('{"n": 1e400}'.encode(encoding))
+        with pytest.raises(strict_json.NumberOutOfRange):
+            strict_json.loads(f'{{"n": {10 ** 309}}}'.encode(encoding))
+        assert strict_json.loads('{"n": 1.5e3}'.encode(encoding)) == {"n": 1500.0}
 
 
 _JSON_VALUES = st.recursive(
