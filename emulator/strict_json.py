@@ -91,7 +91,9 @@ def _loads_checking_numbers(text: str) -> Any:
         unbounded = True
         return float(name)
 
-    value = json.loads(text, parse_int=integer, parse_float=real, parse_constant=constant)
+    # A decoder, not json.loads: the text is decoded already, and a BOM left in it is json's to refuse
+    # as any other character (as when json.loads read the bytes).
+    value = json.JSONDecoder(parse_int=integer, parse_float=real, parse_constant=constant).decode(text)
     if unbounded:
         raise NumberOutOfRange(first_unbounded_number(value) or "")
     return value

@@ -226,6 +226,16 @@ def test_strict_json_refuses_an_integer_past_a_double_at_any_length():
         assert strict_json.loads('{"n": 1.5e3}'.encode(encoding)) == {"n": 1500.0}
 
 
+
+def test_strict_json_answers_a_doubled_bom_as_json_does_either_way():
+    for body in (b'\xef\xbb\xbf\xef\xbb\xbf{"n": 1}', b'\xef\xbb\xbf\xef\xbb\xbf{"n": 1e5}'):
+        with pytest.raises(json.JSONDecodeError) as caught:
+            strict_json.loads(body)
+        with pytest.raises(json.JSONDecodeError) as plain:
+            json.loads(body)
+        assert str(caught.value) == str(plain.value)
+
+
 _JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.text(max_size=8) | st.integers(min_value=-(10 ** 320), max_value=10 ** 320)
     | st.floats(allow_nan=True, allow_infinity=True),

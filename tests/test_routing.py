@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from starlette.routing import Match, Route
+from starlette.testclient import TestClient
 
 from emulator.http.app import create_app
 from emulator.http.routing import FixedPathRouter, fixed_paths
@@ -32,3 +33,13 @@ def test_an_earlier_route_with_parameters_keeps_its_precedence():
     fixed = fixed_paths(routes)
     assert ("/items/batch", "GET") not in fixed  # the scan gives GET to /items/{name}
     assert fixed[("/items/batch", "POST")] is routes[1]
+
+
+def test_a_path_with_a_last_newline_is_no_route():
+    # Starlette's `$` matches before a final newline; the route's path is what the device channel signs.
+    client = TestClient(create_app(Emulator()), base_url="http://127.0.0.1")
+    for path in ("/v3/verify", "/v1/client/device/unregister", "/__emulator/health"):
+        reply = client.post(path + "%0A", json={}) if "health" not in path else client.get(path + "%0A")
+        assert (reply.status_code, reply.json()) == (404, {"code": 8001, "message": f"no such route: {path}\n"}), path
+    assert client.get("/__emulator/health").status_code == 200
+    assert client.post("/v3/verify", json={}).status_code == 401  # the route itself is there

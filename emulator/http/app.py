@@ -86,7 +86,7 @@ def create_app(emulator: Emulator, cors_origins: Sequence[str] = ("*",), access:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 405:
             return error_response(method_not_allowed(request.method, request.url.path))
-        return error_response(not_found(request.url.path))
+        return error_response(not_found(request.scope["path"]))  # as sent: /v3/verify%0A is not /v3/verify
 
     async def server_error(request: Request, exc: Exception) -> Response:
         return error_response(internal())
