@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from emulator.http.app import all_routes
 from emulator.http.body_schema import BodySchema, supported, surely_valid
 
-SCHEMAS = {operation.path: operation.request_schema for operation, _ in all_routes() if operation.request_schema}
+SCHEMAS = {f"{operation.method} {operation.path}": operation.request_schema
+           for operation, _ in all_routes() if operation.request_schema}
 
 
 _ANY = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-2, 2, allow_nan=False) | st.text(max_size=2)
@@ -70,8 +71,8 @@ def _candidates(schema: dict[str, Any], depth: int = 0) -> list[Any]:
         if key in schema:
             values += [schema[key] + d for d in (-1, -0.5, 0, 0.5, 1)]
     if depth < 4 and "items" in schema:
+        sizes = {0, 1, 2, *(schema[key] + d for key in ("minItems", "maxItems") if key in schema for d in (-1, 0, 1))}
         for item in _candidates(schema["items"], depth + 1):
-            sizes = {0, 1, 2, *(schema[key] + d for key in ("minItems", "maxItems") if key in schema for d in (-1, 0, 1))}
             values += [[item] * n for n in sorted(sizes) if n >= 0]
     if depth < 4 and "properties" in schema:
         base = {name: _a_valid(schema["properties"].get(name, {}), depth) for name in schema.get("required", [])}
@@ -96,13 +97,13 @@ def test_each_rule_at_its_bounds_is_judged_as_jsonschema_judges(path: str) -> No
 
 
 SDK_BODIES = [
-    ("/v1/client/mobile/otp/start", {}),
-    ("/v1/client/mobile/otp/start", {"mobileNumber": "2025550100"}),
-    ("/v1/client/mobile/otp/finish", {"otp": "1234"}),
-    ("/v1/client/mobile/otp/error", {"code": 1, "message": "cancelled"}),
-    ("/v1/client/mobile/instantlink/start", {"sourceIp": None, "isMobile": False}),
-    ("/v1/client/challenge", {"deviceId": "d-1"}),
-    ("/v1/client/mobile/instant/start", {"cellularIp": None, "implementation": "fetch"}),
+    ("POST /v1/client/mobile/otp/start", {}),
+    ("POST /v1/client/mobile/otp/start", {"mobileNumber": "2025550100"}),
+    ("POST /v1/client/mobile/otp/finish", {"otp": "1234"}),
+    ("POST /v1/client/mobile/otp/error", {"code": 1, "message": "cancelled"}),
+    ("POST /v1/client/mobile/instantlink/start", {"sourceIp": None, "isMobile": False}),
+    ("POST /v1/client/challenge", {"deviceId": "d-1"}),
+    ("POST /v1/client/mobile/instant/start", {"cellularIp": None, "implementation": "fetch"}),
 ]
 
 
