@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -35,6 +36,9 @@ from emulator.server import settle_heap  # noqa: E402
 from emulator.service import Emulator  # noqa: E402
 
 Headers = dict[str, str]
+VERIFY_BODY = json.dumps(VERIFY).encode()
+FLOW_VERIFY_BODY = json.dumps(FLOW_VERIFY).encode()
+FINISH_BODY = json.dumps({"otp": OTP}).encode()
 
 
 class Caller:
@@ -68,14 +72,8 @@ def api(token: str) -> Headers:
     return {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
 
 
-VERIFY_BODY = json.dumps(VERIFY).encode()
-FLOW_VERIFY_BODY = json.dumps(FLOW_VERIFY).encode()
-FINISH_BODY = json.dumps({"otp": OTP}).encode()
-
-
 async def access_token(caller: Caller) -> str:
-    form = "&".join(f"{name}={value}" for name, value in FORM.items()).encode()
-    status, reply = await caller.post("/token", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    status, reply = await caller.post("/token", urlencode(FORM).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 200, reply
     return json.loads(reply)["access_token"]
 
@@ -121,10 +119,10 @@ async def per_call_us(work: Callable[[], Awaitable[None]], calls: int) -> float:
 async def main(calls: int, rounds: int) -> None:
     emulator = Emulator(max_live_flows=DEFAULT_MAX_LIVE_FLOWS)
     emulated, bare = Caller(create_app(emulator)), Caller(bare_app)
+    settle_heap()  # as the server does once ready, before any request
     headers = api(await access_token(emulated))
     for _ in range(DEFAULT_MAX_LIVE_FLOWS + 1000):  # full: each verify now evicts one, as under load
         await verify(emulated, headers)
-    settle_heap()  # as the server does once ready
     work = {  # name: (one call, how many a round)
         "bare Starlette POST /v3/verify": (lambda: bare_verify(bare), calls),
         "emulator POST /v3/verify": (lambda: verify(emulated, headers), calls),
